@@ -1,0 +1,1 @@
+"""The app-facing Acrobits web services (Send, Fetch); nothing here knows providers."""

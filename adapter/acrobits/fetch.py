@@ -1,0 +1,80 @@
+"""Fetch Messages: the Modern API (two cursors) and the Legacy API (one)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ..store import INBOUND, OUTBOUND, MessageRow
+from .service import Call, endpoint
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cursor(value: str) -> int | None:
+    """A positive id, or None for an empty or malformed cursor (never an error:
+    an app stuck on a bad cursor would otherwise fail every fetch forever)."""
+    value = value.strip()
+    if value.isascii() and value.isdigit() and int(value) > 0:
+        return int(value)
+    return None
+
+
+def item(message: MessageRow, peer_field: str) -> dict[str, str]:
+    fields = {
+        "sms_id": str(message.sms_id),
+        "sending_date": rfc3339(message.created_at),
+        peer_field: message.peer,
+        "sms_text": message.body,
+        "stream_id": message.peer,
+    }
+    if message.content_type:
+        fields["content_type"] = message.content_type
+    if message.disposition_notification:
+        fields["disposition_notification"] = message.disposition_notification
+    return fields
+
+
+def _newest(page: list[MessageRow], after: int | None) -> int:
+    return page[-1].sms_id if page else after or 0
+
+
+async def _pages(call: Call, cursors: dict[str, int | None]):
+    account = await call.account()
+    services = call.services
+    pages = await services.store.fetch(account.id, cursors, services.config.fetch_page_size)
+    device = call.field("device", "installid").strip()
+    if device:
+        await services.store.save_device_cursor(
+            account.id, device[:255],
+            _newest(pages[INBOUND], cursors[INBOUND]), _newest(pages[OUTBOUND], cursors[OUTBOUND]),
+        )
+    return pages
+
+
+@endpoint(xml=False)
+async def fetch_messages(call: Call) -> dict:
+    cursors = {
+        INBOUND: cursor(call.field("last_id", "last_known_sms_id")),
+        OUTBOUND: cursor(call.field("last_sent_id", "last_known_sent_sms_id")),
+    }
+    pages = await _pages(call, cursors)
+    return {
+        "date": rfc3339(datetime.now(UTC)),
+        "received_smss": [item(m, "sender") for m in pages[INBOUND]],
+        "sent_smss": [item(m, "recipient") for m in pages[OUTBOUND]],
+    }
+
+
+@endpoint(xml=False)
+async def fetch_messages_legacy(call: Call) -> dict:
+    # One cursor for both lists works because both directions share one
+    # per-account id sequence.
+    after = cursor(call.field("last_known_sms_id", "last_id"))
+    pages = await _pages(call, {INBOUND: after, OUTBOUND: after})
+    return {
+        "date": rfc3339(datetime.now(UTC)),
+        "unread_smss": [item(m, "sender") for m in pages[INBOUND]],
+        "sent_smss": [item(m, "recipient") for m in pages[OUTBOUND]],
+    }

@@ -1,0 +1,144 @@
+"""Reading an Acrobits web-service request and writing its answer.
+
+The app fills operator-written templates, so one service may be called as a
+GET with a query string, a form POST or a JSON POST; all three become one
+flat ``{name: str}`` mapping here. Answers are JSON unless the caller asks
+for XML (``Accept`` or ``format=xml``); errors carry a ``message`` the app
+shows to the user.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+
+from lxml import etree
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+
+class ServiceError(Exception):
+    """An answer other than success: HTTP status plus the text the app shows."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ServiceError(413, f"Request body is larger than {max_bytes} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ServiceError(413, f"Request body is larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _is_json(media_type: str, body: bytes) -> bool:
+    if media_type == "application/json" or media_type.endswith("+json") or media_type == "text/json":
+        return True
+    # The app sends a form content type when the operator left ContentType
+    # out, even under a JSON PostData template; a form body never starts
+    # with "{", so the body tells.
+    form_or_none = media_type in ("", "application/x-www-form-urlencoded")
+    return form_or_none and body.lstrip().startswith(b"{")
+
+
+def _parse_json(body: bytes) -> dict[str, str]:
+    try:
+        # strict=False: accept raw newlines and tabs inside strings, which an
+        # app substituting %sms_body% without escaping them would send.
+        data = json.loads(body.decode("utf-8"), strict=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ServiceError(400, f"Malformed JSON body: {exc}") from None
+    if not isinstance(data, dict):
+        raise ServiceError(400, "The JSON body must be an object")
+    fields = {}
+    for name, value in data.items():
+        if isinstance(value, (dict, list)):
+            raise ServiceError(400, f"Field '{name}' must be a string, not a JSON {type(value).__name__}")
+        fields[name] = "" if value is None else value if isinstance(value, str) else json.dumps(value)
+    return fields
+
+
+def _parse_form(body: bytes) -> dict[str, str]:
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ServiceError(400, f"Malformed form body: {exc}") from None
+
+
+def _check_unicode(fields: Mapping[str, str]) -> None:
+    for name, value in fields.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ServiceError(400, f"Field '{name}' is not valid UTF-8 text") from None
+
+
+async def read_fields(request: Request, max_bytes: int) -> dict[str, str]:
+    """Query parameters, overlaid by the POST body's fields when there is one."""
+    try:
+        fields = dict(request.query_params)
+    except UnicodeDecodeError:
+        raise ServiceError(400, "The query string is not valid UTF-8") from None
+    if request.method == "POST":
+        body = await read_body(request, max_bytes)
+        media_type = _media_type(request)
+        if body.strip():
+            if _is_json(media_type, body):
+                fields.update(_parse_json(body))
+            elif media_type in ("application/x-www-form-urlencoded", ""):
+                fields.update(_parse_form(body))
+            else:
+                raise ServiceError(
+                    415,
+                    f"Unsupported content type {media_type!r}: "
+                    "send application/json or application/x-www-form-urlencoded",
+                )
+    _check_unicode(fields)
+    return fields
+
+
+def first(fields: Mapping[str, str], *names: str) -> str:
+    """The value of the first of ``names`` present (the spellings in use)."""
+    for name in names:
+        value = fields.get(name)
+        if value is not None:
+            return value
+    return ""
+
+
+def wants_xml(request: Request, fields: Mapping[str, str]) -> bool:
+    explicit = fields.get("format", "").strip().lower()
+    if explicit:
+        return explicit == "xml"
+    accept = request.headers.get("accept", "").lower()
+    return ("application/xml" in accept or "text/xml" in accept) and "json" not in accept
+
+
+def _xml(values: Mapping[str, str]) -> bytes:
+    root = etree.Element("response")
+    for name, value in values.items():
+        etree.SubElement(root, name).text = value
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def answer(values: Mapping, as_xml: bool, status: int = 200) -> Response:
+    if as_xml:
+        return Response(_xml(values), status_code=status, media_type="application/xml")
+    return JSONResponse(values, status_code=status)
+
+
+def error_answer(error: ServiceError, as_xml: bool) -> Response:
+    return answer({"message": error.message}, as_xml, error.status)

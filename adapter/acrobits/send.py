@@ -1,0 +1,35 @@
+"""Send Message: the app hands over one message for one recipient."""
+
+from __future__ import annotations
+
+from ..messaging import routing
+from ..messaging.numbers import UnusableNumber
+from .requests import ServiceError
+from .service import Call, endpoint
+
+
+@endpoint(xml=True)
+async def send_message(call: Call) -> dict[str, str]:
+    account = await call.account()
+    to = call.field("to", "sms_to")
+    body = call.field("body", "sms_body")
+    if not to.strip():
+        raise ServiceError(400, "Missing recipient: the request has no 'to' (or 'sms_to') field")
+    if body == "":
+        raise ServiceError(400, "Missing message: the request has no 'body' (or 'sms_body') field")
+    outgoing = routing.Outgoing(
+        to=to,
+        body=body,
+        content_type=call.field("content_type"),
+        disposition_notification=call.field("disposition_notification"),
+        device=call.field("device", "installid"),
+    )
+    try:
+        message = routing.prepare(outgoing, call.services.config.default_region)
+    except UnusableNumber:
+        raise ServiceError(400, f"Invalid recipient {to!r}: not a phone number") from None
+    except routing.InvalidMessage as problem:
+        raise ServiceError(400, str(problem)) from None
+    stored = await routing.send(call.services.store, account, message)
+    # The app keeps its own copy under this id; fetch returns the same one.
+    return {"sms_id": str(stored.sms_id)}

@@ -1,0 +1,125 @@
+"""The ASGI application: routes, lifespan and the access log."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .acrobits.fetch import fetch_messages, fetch_messages_legacy
+from .acrobits.send import send_message
+from .acrobits.service import Services
+from .config import Config
+from .passwords import CredentialCache
+from .store import Store
+
+log = logging.getLogger("adapter")
+access_log = logging.getLogger("adapter.access")
+
+# Paths of the Acrobits services; the app learns them from the Account XML.
+SEND_PATH = "/acrobits/send"
+FETCH_PATH = "/acrobits/fetch"
+FETCH_LEGACY_PATH = "/acrobits/fetch-legacy"
+
+SECRET_PARAMETERS = {"password", "pass", "api_password", "api_key", "token", "secret"}
+
+
+def mask_query(query: str) -> str:
+    """The query string with every secret-looking parameter's value hidden."""
+    if not query:
+        return ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, "***" if k.lower() in SECRET_PARAMETERS else v) for k, v in pairs], safe="*")
+
+
+class AccessLog:
+    """Pure ASGI middleware logging one line per request, secrets masked.
+
+    Replaces uvicorn's access log, which would print passwords sent in GET
+    query strings.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                query = mask_query(scope.get("query_string", b"").decode("latin-1"))
+                path = scope["path"] + (f"?{query}" if query else "")
+                client = scope.get("client") or ("-", 0)
+                access_log.info(
+                    '%s "%s %s" %d %.1fms', client[0], scope["method"], path, status,
+                    (time.perf_counter() - started) * 1000,
+                )
+
+
+async def healthz(request: Request) -> JSONResponse:
+    try:
+        await request.app.state.services.store.ping()
+    except Exception as exc:  # any database failure means "not healthy"
+        log.warning("health check failed: %s", exc)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """Unknown paths and wrong methods answer JSON with a message, like the services."""
+    return JSONResponse({"message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse({"message": "Internal server error"}, status_code=500)
+
+
+def create_app(config: Config, store: Store | None = None) -> Starlette:
+    """The service for ``config``; opens (and migrates) the database on startup."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        own_store = store or Store(config.database_url)
+        applied = await own_store.migrate()
+        if applied:
+            log.info("database migrated to version %d (%s)", applied[-1], own_store.description)
+        app.state.services = Services(config=config, store=own_store, credentials=CredentialCache())
+        try:
+            yield
+        finally:
+            if store is None:
+                await own_store.close()
+
+    methods = ["GET", "POST"]
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route(SEND_PATH, send_message, methods=methods),
+        Route(FETCH_PATH, fetch_messages, methods=methods),
+        Route(FETCH_LEGACY_PATH, fetch_messages_legacy, methods=methods),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(AccessLog)],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )

@@ -1,0 +1,222 @@
+"""The command line: ``python -m adapter COMMAND`` (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+import sqlalchemy.exc
+
+import account_xml
+
+from . import passwords
+from .app import FETCH_PATH, SEND_PATH, create_app
+from .config import Config, ConfigError, load_config
+from .messaging.numbers import UnusableNumber, to_e164
+from .store import AccountExists, DatabaseUrlError, NumberRoutedElsewhere, Store
+
+log = logging.getLogger("adapter")
+
+
+class CommandError(Exception):
+    """A failure to report as one line on stderr."""
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def cmd_serve(args, config: Config) -> None:
+    import uvicorn
+
+    store = Store(config.database_url)
+    applied = store.migrate_now()
+    if applied:
+        log.info("database migrated to version %d (%s)", applied[-1], store.description)
+    if store.account_count_now() == 0:
+        log.info(
+            "No accounts yet. Add one with:  python -m adapter account add alice --number "
+            "+12025550100   then print its Account XML for the app with:  "
+            "python -m adapter account-xml alice"
+        )
+    log.info("public URL (as the apps and providers reach us): %s; database: %s",
+             config.public_url, store.description)
+    uvicorn.run(
+        create_app(config, store),
+        host=args.host,
+        port=args.port,
+        access_log=False,  # adapter.app.AccessLog logs requests with secrets masked
+        log_config=None,
+        server_header=False,
+    )
+
+
+def cmd_migrate(args, config: Config) -> None:
+    store = Store(config.database_url)
+    applied = store.migrate_now()
+    if applied:
+        print(f"applied migrations {', '.join(map(str, applied))} to {store.description}")
+    else:
+        print(f"{store.description} is up to date")
+
+
+def _password(args, prompt: str) -> str:
+    if args.password is not None:
+        password = args.password
+    elif os.environ.get("ADAPTER_PASSWORD"):
+        password = os.environ["ADAPTER_PASSWORD"]
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"{prompt}: ")
+        if password != getpass.getpass("again: "):
+            raise CommandError("the two passwords differ")
+    else:
+        raise CommandError("no password given: use --password, $ADAPTER_PASSWORD or a terminal")
+    if not password:
+        raise CommandError("the password must not be empty")
+    return password
+
+
+def _username(text: str) -> str:
+    if not text or len(text) > 255 or any(c.isspace() or not c.isprintable() for c in text):
+        raise CommandError(f"invalid username {text!r}: use 1-255 printable characters, no spaces")
+    return text
+
+
+def cmd_account_add(args, config: Config) -> None:
+    username = _username(args.username)
+    try:
+        number = to_e164(args.number, config.default_region)
+    except UnusableNumber as exc:
+        raise CommandError(f"--number: {exc}") from None
+    if args.provider is not None and args.provider not in config.providers:
+        configured = ", ".join(sorted(config.providers)) or "none"
+        raise CommandError(
+            f"--provider {args.provider!r} is not configured in {config.source} "
+            f"(configured: {configured})"
+        )
+    store = Store(config.database_url)
+    store.migrate_now()
+    password_hash = passwords.hash_password(_password(args, f"password for {username}"))
+    try:
+        store.create_account(
+            username=username, password_hash=password_hash, number=number,
+            provider=args.provider, display_name=args.display_name,
+        )
+    except AccountExists:
+        raise CommandError(f"account {username!r} already exists") from None
+    except NumberRoutedElsewhere as exc:
+        raise CommandError(
+            f"{exc.number} already routes through provider {exc.provider or 'loopback'!r}; "
+            "accounts sharing a number share its provider"
+        ) from None
+    print(f"added account {username} with number {number} ({args.provider or 'on-net only'})")
+
+
+def cmd_account_list(args, config: Config) -> None:
+    store = Store(config.database_url)
+    store.migrate_now()
+    for account in store.list_accounts():
+        print("\t".join([account.username, account.number, account.provider or "loopback",
+                         account.display_name or ""]))
+
+
+def cmd_account_remove(args, config: Config) -> None:
+    store = Store(config.database_url)
+    store.migrate_now()
+    if not store.remove_account(args.username):
+        raise CommandError(f"no account {args.username!r}")
+    print(f"removed account {args.username} and its messages")
+
+
+def cmd_account_passwd(args, config: Config) -> None:
+    store = Store(config.database_url)
+    store.migrate_now()
+    if store.account_now(args.username) is None:
+        raise CommandError(f"no account {args.username!r}")
+    password_hash = passwords.hash_password(_password(args, f"new password for {args.username}"))
+    store.set_password_hash(args.username, password_hash)
+    print(f"changed the password of {args.username}")
+
+
+def cmd_account_xml(args, config: Config) -> None:
+    store = Store(config.database_url)
+    store.migrate_now()
+    account = store.account_now(args.username)
+    if account is None:
+        raise CommandError(f"no account {args.username!r}")
+    urls = account_xml.ServiceUrls(send=config.public(SEND_PATH), fetch=config.public(FETCH_PATH))
+    sys.stdout.write(
+        account_xml.render(username=account.username, display_name=account.display_name,
+                           urls=urls, title=args.title)
+    )
+
+
+# -- parser ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH",
+                        help="TOML config file (default: $ADAPTER_CONFIG, else ./adapter.toml)")
+    parser = argparse.ArgumentParser(
+        prog="python -m adapter", parents=[common],
+        description="Messaging backend for Acrobits softphone apps.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(subparsers, name: str, handler: Callable, help_text: str):
+        sub = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    serve = command(commands, "serve", cmd_serve,
+                    "apply pending migrations and serve HTTP (with the background dispatcher)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    command(commands, "migrate", cmd_migrate, "apply pending database migrations and exit")
+
+    account = commands.add_parser("account", parents=[common], help="manage accounts",
+                                  description="Manage the accounts app users sign in with.")
+    account_commands = account.add_subparsers(dest="account_command", required=True,
+                                              metavar="ACTION")
+    add = command(account_commands, "add", cmd_account_add, "add an account with its number")
+    add.add_argument("username")
+    add.add_argument("--number", required=True, help="the account's phone number, any notation")
+    add.add_argument("--provider", help="a [providers.NAME] instance (default: on-net only)")
+    add.add_argument("--password", help="default: $ADAPTER_PASSWORD, else prompted")
+    add.add_argument("--display-name", help="the name shown to the app user")
+    command(account_commands, "list", cmd_account_list,
+            "list accounts: username, number, provider, display name")
+    remove = command(account_commands, "remove", cmd_account_remove,
+                     "remove an account and its messages")
+    remove.add_argument("username")
+    passwd = command(account_commands, "passwd", cmd_account_passwd, "change an account's password")
+    passwd.add_argument("username")
+    passwd.add_argument("--password", help="default: $ADAPTER_PASSWORD, else prompted")
+
+    xml = command(commands, "account-xml", cmd_account_xml,
+                  "print an account's Account XML (for Cloud Softphone / Groundwire)")
+    xml.add_argument("username")
+    xml.add_argument("--title", help="the account title shown in the app")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        args.handler(args, config)
+    except (ConfigError, CommandError, DatabaseUrlError, account_xml.AccountXmlError) as exc:
+        print(f"adapter: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        print(f"adapter: database error: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,213 @@
+"""Configuration: a TOML file, environment overrides and built-in defaults.
+
+Where the file comes from, in order: ``--config PATH``, ``$ADAPTER_CONFIG``,
+``./adapter.toml`` when present, else no file at all (defaults only).
+Every problem is reported as a :class:`ConfigError` naming the file, the key
+and what is wrong, so the CLI can print it as one line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/adapter.sqlite3"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+DEFAULT_PUSH_URL = "https://pnm.cloudsoftphone.com/pnm2/send"
+
+ENV_OVERRIDES = {
+    "ADAPTER_DATABASE_URL": ("database_url",),
+    "ADAPTER_PUBLIC_URL": ("public_url",),
+    "ADAPTER_PUSH_URL": ("push", "url"),
+}
+
+# Credential keys each provider type must have (CONTRACT.md); values are
+# checked at start-up so a typo is not discovered at the first send.
+PROVIDER_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "loopback": (),
+    "aculab": ("username", "api_key"),
+    "voipms": ("api_username", "api_password"),
+    "plum": ("username", "password"),
+}
+PROVIDER_OPTIONAL_KEYS = {"type", "base_url", "secret", "timeout_seconds"}
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator."""
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    type: str
+    base_url: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    url: str = DEFAULT_PUSH_URL
+    preview: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DATABASE_URL
+    public_url: str = DEFAULT_PUBLIC_URL
+    default_region: str = "US"
+    max_request_bytes: int = 256 * 1024
+    fetch_page_size: int = 100
+    push: PushConfig = field(default_factory=PushConfig)
+    providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    source: str = "built-in defaults"
+
+    def public(self, path: str) -> str:
+        """An absolute URL under ``public_url`` for one of our own paths."""
+        return self.public_url.rstrip("/") + path
+
+
+def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if environ.get("ADAPTER_CONFIG"):
+        return Path(environ["ADAPTER_CONFIG"])
+    local = Path("adapter.toml")
+    return local if local.is_file() else None
+
+
+def load_config(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    environ = os.environ if environ is None else environ
+    path = find_config_file(explicit, environ)
+    raw: dict[str, Any] = {}
+    source = "built-in defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for variable, key_path in ENV_OVERRIDES.items():
+        if environ.get(variable):
+            target = raw
+            for part in key_path[:-1]:
+                target = target.setdefault(part, {})
+            target[key_path[-1]] = environ[variable]
+    return _ConfigReader(source).read(raw)
+
+
+class _ConfigReader:
+    """Turns the parsed TOML into a :class:`Config`, naming any bad key."""
+
+    TOP_LEVEL = {
+        "database_url", "public_url", "default_region", "max_request_bytes",
+        "fetch_page_size", "push", "providers",
+    }
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"config error in {self.source}: key '{key}': {problem}")
+
+    def read(self, raw: dict[str, Any]) -> Config:
+        self._reject_unknown(raw, self.TOP_LEVEL, "")
+        push_raw = self._table(raw, "push")
+        self._reject_unknown(push_raw, {"url", "preview"}, "push.")
+        providers_raw = self._table(raw, "providers")
+        return Config(
+            database_url=self._database_url(raw.get("database_url", DEFAULT_DATABASE_URL)),
+            public_url=self._http_url("public_url", raw.get("public_url", DEFAULT_PUBLIC_URL)),
+            default_region=self._region(raw.get("default_region", "US")),
+            max_request_bytes=self._positive_int(raw, "max_request_bytes", 256 * 1024),
+            fetch_page_size=self._positive_int(raw, "fetch_page_size", 100),
+            push=PushConfig(
+                url=self._http_url("push.url", push_raw.get("url", DEFAULT_PUSH_URL)),
+                preview=self._bool("push.preview", push_raw.get("preview", True)),
+            ),
+            providers={
+                name: self._provider(name, table) for name, table in providers_raw.items()
+            },
+            source=self.source,
+        )
+
+    def _reject_unknown(self, table: Mapping[str, Any], known: set[str], prefix: str) -> None:
+        for key in table:
+            if key not in known:
+                raise self.fail(prefix + key, "unknown key")
+
+    def _table(self, raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+        value = raw.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table")
+        return value
+
+    def _string(self, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "must be a non-empty string")
+        return value.strip()
+
+    def _http_url(self, key: str, value: Any) -> str:
+        value = self._string(key, value)
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise self.fail(key, f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    def _database_url(self, value: Any) -> str:
+        value = self._string("database_url", value)
+        scheme = value.split(":", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise self.fail(
+                "database_url",
+                f"must start with sqlite:/// or postgresql://, got {scheme!r}",
+            )
+        return value
+
+    def _region(self, value: Any) -> str:
+        value = self._string("default_region", value).upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise self.fail("default_region", f"{value!r} is not a known region code such as US")
+        return value
+
+    def _positive_int(self, raw: Mapping[str, Any], key: str, default: int) -> int:
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.fail(key, "must be a positive integer")
+        return value
+
+    def _bool(self, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, "must be true or false")
+        return value
+
+    def _provider(self, name: str, table: Any) -> ProviderConfig:
+        prefix = f"providers.{name}"
+        if not isinstance(table, dict):
+            raise self.fail(prefix, "must be a table")
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise self.fail(prefix, "provider names may use only letters, digits, - and _")
+        kind = table.get("type")
+        if kind not in PROVIDER_CREDENTIALS:
+            known = ", ".join(PROVIDER_CREDENTIALS)
+            raise self.fail(f"{prefix}.type", f"must be one of {known}, got {kind!r}")
+        credentials = PROVIDER_CREDENTIALS[kind]
+        self._reject_unknown(table, PROVIDER_OPTIONAL_KEYS | set(credentials), prefix + ".")
+        for key in credentials:
+            if key not in table:
+                raise self.fail(f"{prefix}.{key}", f"missing (a {kind} provider needs it)")
+            self._string(f"{prefix}.{key}", table[key])
+        base_url = None
+        if "base_url" in table:
+            base_url = self._http_url(f"{prefix}.base_url", table["base_url"])
+        settings = {k: v for k, v in table.items() if k not in ("type", "base_url")}
+        return ProviderConfig(name=name, type=kind, base_url=base_url, settings=settings)

@@ -1,0 +1,1 @@
+"""The messaging domain: numbers, routing and message rules."""

@@ -1,0 +1,78 @@
+"""Password hashing (argon2id) and a cache of recently verified credentials.
+
+Every Acrobits request carries the account password, and a slow hash on each
+one would cap the service at a few dozen requests per second. So a password
+is verified with argon2 once; after that a keyed BLAKE2b of (username,
+password) with a per-process random key is remembered for a while. The
+plain password is never kept, and an entry only counts while the stored hash
+is still the one it was verified against, so a password change (from any
+process) invalidates it at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+import anyio.to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so that answer takes as long
+# as a wrong password and does not reveal which usernames exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class CredentialCache:
+    def __init__(self, lifetime_seconds: float = 600.0, max_entries: int = 100_000):
+        self._key = secrets.token_bytes(32)
+        self._lifetime = lifetime_seconds
+        self._max_entries = max_entries
+        # digest -> (stored hash it was verified against, expiry on the monotonic clock)
+        self._entries: dict[bytes, tuple[str, float]] = {}
+
+    def _digest(self, username: str, password: str) -> bytes:
+        material = username.encode() + b"\x00" + password.encode()
+        return hashlib.blake2b(material, key=self._key, digest_size=32).digest()
+
+    def _remembered(self, digest: bytes, password_hash: str) -> bool:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return False
+        remembered_hash, expires = entry
+        if time.monotonic() >= expires or not hmac.compare_digest(remembered_hash, password_hash):
+            del self._entries[digest]
+            return False
+        return True
+
+    def _remember(self, digest: bytes, password_hash: str) -> None:
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()  # crude but bounded; a refill costs one hash per user
+        self._entries[digest] = (password_hash, time.monotonic() + self._lifetime)
+
+    async def check(self, username: str, password: str, password_hash: str | None) -> bool:
+        """True when ``password`` matches ``password_hash`` (None: unknown user)."""
+        if password_hash is None:
+            await anyio.to_thread.run_sync(verify_password, _DUMMY_HASH, password)
+            return False
+        digest = self._digest(username, password)
+        if self._remembered(digest, password_hash):
+            return True
+        if not await anyio.to_thread.run_sync(verify_password, password_hash, password):
+            return False
+        self._remember(digest, password_hash)
+        return True

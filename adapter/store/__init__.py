@@ -1,0 +1,119 @@
+"""Storage: the only package that speaks SQL.
+
+:class:`Store` is the async face the rest of the adapter uses; each method
+is one transaction of the synchronous queries in ``accounts.py`` and
+``messages.py``, run by the engine-specific runner from ``engine.py``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import sqlalchemy as sa
+
+from . import accounts as account_queries
+from . import messages as message_queries
+from .accounts import Account, AccountExists, NumberRoutedElsewhere
+from .engine import DatabaseUrlError, runner_for
+from .messages import INBOUND, OUTBOUND, MessageRow, NewMessage, StoredSend
+from .migrations import apply_pending
+
+__all__ = [
+    "INBOUND", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "MessageRow",
+    "NewMessage", "NumberRoutedElsewhere", "Store", "StoredSend",
+]
+
+
+class Store:
+    def __init__(self, database_url: str):
+        self._db = runner_for(database_url)
+        # (account id, device) -> cursors this process last wrote, so a fetch
+        # with nothing new costs no write.
+        self._device_cursors: dict[tuple[int, str], tuple[int, int]] = {}
+        self.description = self._db.description
+
+    # -- schema -------------------------------------------------------------
+    def migrate_now(self) -> list[int]:
+        return self._db.write_now(apply_pending)
+
+    async def migrate(self) -> list[int]:
+        return await self._db.write(apply_pending)
+
+    async def ping(self) -> None:
+        await self._db.read(lambda conn: conn.execute(sa.text("SELECT 1")).scalar_one())
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # -- accounts (the CLI runs these synchronously) --------------------------
+    def create_account(self, **fields) -> Account:
+        return self._db.write_now(partial(account_queries.create, **fields))
+
+    def list_accounts(self) -> list[Account]:
+        return self._db.read_now(account_queries.all_accounts)
+
+    def remove_account(self, username: str) -> bool:
+        return self._db.write_now(partial(account_queries.remove, username=username))
+
+    def set_password_hash(self, username: str, password_hash: str) -> bool:
+        return self._db.write_now(
+            partial(account_queries.set_password_hash, username=username,
+                    password_hash=password_hash)
+        )
+
+    def account_now(self, username: str) -> Account | None:
+        return self._db.read_now(partial(account_queries.by_username, username=username))
+
+    def account_count_now(self) -> int:
+        return self._db.read_now(account_queries.count)
+
+    async def account(self, username: str) -> Account | None:
+        return await self._db.read(partial(account_queries.by_username, username=username))
+
+    async def accounts_holding(self, number: str) -> list[int]:
+        return await self._db.read(partial(account_queries.ids_holding, number=number))
+
+    # -- messages -------------------------------------------------------------
+    async def record_send(
+        self, sender: Account, message: NewMessage, local_recipients: list[int]
+    ) -> StoredSend:
+        return await self._db.write(
+            partial(message_queries.record_send, sender=sender, message=message,
+                    local_recipients=local_recipients)
+        )
+
+    async def fetch(
+        self,
+        account_id: int,
+        cursors: dict[str, int | None],
+        limit: int,
+    ) -> dict[str, list[MessageRow]]:
+        """One consistent read of several directions, each after its own cursor.
+
+        A cursor beyond the account's newest id (a device that knew another
+        database) counts as no cursor: the device gets the recent window.
+        """
+
+        def work(conn: sa.Connection) -> dict[str, list[MessageRow]]:
+            newest = message_queries.last_sms_id(conn, account_id)
+            return {
+                direction: message_queries.page(
+                    conn, account_id, direction,
+                    after if after is not None and after <= newest else None, limit,
+                )
+                for direction, after in cursors.items()
+            }
+
+        return await self._db.read(work)
+
+    async def save_device_cursor(
+        self, account_id: int, device: str, last_received_id: int, last_sent_id: int
+    ) -> None:
+        key, value = (account_id, device), (last_received_id, last_sent_id)
+        if self._device_cursors.get(key) == value:
+            return
+        await self._db.write(
+            partial(message_queries.save_device_cursor, account_id=account_id, device=device,
+                    last_received_id=last_received_id, last_sent_id=last_sent_id)
+        )
+        self._device_cursors[key] = value

@@ -1,0 +1,167 @@
+"""Message and fetch-cursor queries (synchronous, run inside one transaction)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import accounts as account_queries
+from .accounts import Account
+from .schema import accounts, device_cursors, messages
+
+INBOUND = "in"
+OUTBOUND = "out"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """What the sender's app handed us (already validated by the domain)."""
+
+    peer: str
+    body: str
+    content_type: str = ""
+    disposition_notification: str = ""
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredSend:
+    sms_id: int
+    status: str
+    # (account id, sms_id) of each local copy delivered on-net.
+    delivered: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    sms_id: int
+    peer: str
+    body: str
+    content_type: str
+    disposition_notification: str
+    created_at: datetime
+
+
+def record_send(
+    conn: sa.Connection,
+    sender: Account,
+    message: NewMessage,
+    local_recipients: list[int],
+) -> StoredSend:
+    """Store a sent message and, on-net, a received copy for each recipient."""
+    now = datetime.now(UTC)
+    wanted = Counter(local_recipients)
+    wanted[sender.id] += 1
+    ids = account_queries.allocate_sms_ids(conn, dict(wanted))
+    status = "delivered" if local_recipients else "queued"
+    common = {
+        "body": message.body,
+        "content_type": message.content_type,
+        "disposition_notification": message.disposition_notification,
+        "created_at": now,
+        "updated_at": now,
+    }
+    sent_id = ids[sender.id].pop(0)
+    rows = [
+        {
+            **common,
+            "account_id": sender.id,
+            "sms_id": sent_id,
+            "direction": OUTBOUND,
+            "local_number": sender.number,
+            "peer": message.peer,
+            "status": status,
+            "device": message.device,
+        }
+    ]
+    delivered = []
+    for account_id in local_recipients:
+        sms_id = ids[account_id].pop(0)
+        delivered.append((account_id, sms_id))
+        rows.append(
+            {
+                **common,
+                "account_id": account_id,
+                "sms_id": sms_id,
+                "direction": INBOUND,
+                "local_number": message.peer,
+                "peer": sender.number,
+                "status": "received",
+                "device": None,
+            }
+        )
+    conn.execute(messages.insert(), rows)
+    return StoredSend(sms_id=sent_id, status=status, delivered=tuple(delivered))
+
+
+_COLUMNS = (
+    messages.c.sms_id,
+    messages.c.peer,
+    messages.c.body,
+    messages.c.content_type,
+    messages.c.disposition_notification,
+    messages.c.created_at,
+)
+_MINE = (messages.c.account_id == sa.bindparam("account_id")) & (
+    messages.c.direction == sa.bindparam("direction")
+)
+_AFTER = (
+    sa.select(*_COLUMNS)
+    .where(_MINE & (messages.c.sms_id > sa.bindparam("after")))
+    .order_by(messages.c.sms_id)
+    .limit(sa.bindparam("limit"))
+)
+_NEWEST = sa.select(*_COLUMNS).where(_MINE).order_by(messages.c.sms_id.desc()).limit(sa.bindparam("limit"))
+_LAST_ID = sa.select(accounts.c.last_message_id).where(accounts.c.id == sa.bindparam("account_id"))
+
+
+def last_sms_id(conn: sa.Connection, account_id: int) -> int:
+    return conn.execute(_LAST_ID, {"account_id": account_id}).scalar_one_or_none() or 0
+
+
+def _row(row) -> MessageRow:
+    created_at = row.created_at
+    if created_at.tzinfo is None:  # SQLite keeps no zone; we only ever store UTC
+        created_at = created_at.replace(tzinfo=UTC)
+    return MessageRow(row.sms_id, row.peer, row.body, row.content_type,
+                      row.disposition_notification, created_at)
+
+
+def page(
+    conn: sa.Connection, account_id: int, direction: str, after: int | None, limit: int
+) -> list[MessageRow]:
+    """Messages with ids above ``after``, oldest first, at most ``limit``.
+
+    ``after=None`` asks for the newest ``limit`` messages (still oldest first).
+    """
+    params = {"account_id": account_id, "direction": direction, "limit": limit}
+    if after is None:
+        rows = list(conn.execute(_NEWEST, params))
+        rows.reverse()
+    else:
+        rows = list(conn.execute(_AFTER, {**params, "after": after}))
+    return [_row(r) for r in rows]
+
+
+def save_device_cursor(
+    conn: sa.Connection, account_id: int, device: str, last_received_id: int, last_sent_id: int
+) -> None:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    values = {
+        "account_id": account_id,
+        "device": device,
+        "last_received_id": last_received_id,
+        "last_sent_id": last_sent_id,
+        "seen_at": datetime.now(UTC),
+    }
+    statement = dialect_insert(device_cursors).values(values)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[device_cursors.c.account_id, device_cursors.c.device],
+            set_={k: statement.excluded[k] for k in ("last_received_id", "last_sent_id", "seen_at")},
+        )
+    )
