@@ -159,7 +159,9 @@ def cmd_account_xml(args, config: Config) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH",
+    # SUPPRESS: a subcommand's own --config default must not erase one given
+    # before the subcommand name.
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                         help="TOML config file (default: $ADAPTER_CONFIG, else ./adapter.toml)")
     parser = argparse.ArgumentParser(
         prog="python -m adapter", parents=[common],
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(args.config)
+        config = load_config(getattr(args, "config", None))
         args.handler(args, config)
     except (ConfigError, CommandError, DatabaseUrlError, account_xml.AccountXmlError) as exc:
         print(f"adapter: {exc}", file=sys.stderr)

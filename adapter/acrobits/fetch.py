@@ -36,21 +36,11 @@ def item(message: MessageRow, peer_field: str) -> dict[str, str]:
     return fields
 
 
-def _newest(page: list[MessageRow], after: int | None) -> int:
-    return page[-1].sms_id if page else after or 0
-
-
 async def _pages(call: Call, cursors: dict[str, int | None]):
     account = await call.account()
-    services = call.services
-    pages = await services.store.fetch(account.id, cursors, services.config.fetch_page_size)
-    device = call.field("device", "installid").strip()
-    if device:
-        await services.store.save_device_cursor(
-            account.id, device[:255],
-            _newest(pages[INBOUND], cursors[INBOUND]), _newest(pages[OUTBOUND], cursors[OUTBOUND]),
-        )
-    return pages
+    device = call.field("device", "installid").strip()[:255] or None
+    config = call.services.config
+    return await call.services.store.fetch(account.id, device, cursors, config.fetch_page_size)
 
 
 @endpoint(xml=False)

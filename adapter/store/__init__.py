@@ -85,35 +85,28 @@ class Store:
     async def fetch(
         self,
         account_id: int,
-        cursors: dict[str, int | None],
+        device: str | None,
+        reported: dict[str, int | None],
         limit: int,
     ) -> dict[str, list[MessageRow]]:
-        """One consistent read of several directions, each after its own cursor.
+        """Each direction's messages after the device's cursor (see ``messages.sync``)."""
+        pages, reached = await self._db.read(
+            partial(message_queries.sync, account_id=account_id, device=device,
+                    reported=reported, limit=limit)
+        )
+        if device:
+            await self._save_device_cursor(account_id, device, reached)
+        return pages
 
-        A cursor beyond the account's newest id (a device that knew another
-        database) counts as no cursor: the device gets the recent window.
-        """
-
-        def work(conn: sa.Connection) -> dict[str, list[MessageRow]]:
-            newest = message_queries.last_sms_id(conn, account_id)
-            return {
-                direction: message_queries.page(
-                    conn, account_id, direction,
-                    after if after is not None and after <= newest else None, limit,
-                )
-                for direction, after in cursors.items()
-            }
-
-        return await self._db.read(work)
-
-    async def save_device_cursor(
-        self, account_id: int, device: str, last_received_id: int, last_sent_id: int
-    ) -> None:
-        key, value = (account_id, device), (last_received_id, last_sent_id)
+    async def _save_device_cursor(self, account_id: int, device: str, reached: dict) -> None:
+        key = (account_id, device)
+        value = (reached.get(INBOUND, 0), reached.get(OUTBOUND, 0))
         if self._device_cursors.get(key) == value:
             return
         await self._db.write(
             partial(message_queries.save_device_cursor, account_id=account_id, device=device,
-                    last_received_id=last_received_id, last_sent_id=last_sent_id)
+                    last_received_id=value[0], last_sent_id=value[1])
         )
+        if len(self._device_cursors) > 100_000:
+            self._device_cursors.clear()
         self._device_cursors[key] = value

@@ -147,6 +147,48 @@ def page(
     return [_row(r) for r in rows]
 
 
+_DEVICE_CURSOR = sa.select(device_cursors.c.last_received_id, device_cursors.c.last_sent_id).where(
+    (device_cursors.c.account_id == sa.bindparam("account_id"))
+    & (device_cursors.c.device == sa.bindparam("device"))
+)
+
+
+def sync(
+    conn: sa.Connection,
+    account_id: int,
+    device: str | None,
+    reported: dict[str, int | None],
+    limit: int,
+) -> tuple[dict[str, list[MessageRow]], dict[str, int]]:
+    """One consistent read of each direction after the device's cursor.
+
+    ``reported`` is what the app says it has (``None``: nothing). A cursor
+    beyond the account's newest id (a device that knew another database)
+    counts as none: the device gets the recent window. The app's sent cursor
+    jumps to the id of a message it has just sent, which would skip messages
+    its other devices sent before it. So for a named device the cursor is
+    the lower of what it reports and where its last fetch reached, and a
+    device that never fetched gets the recent window. Messages it already
+    holds come again under the same ids, which the app deduplicates.
+
+    Returns the pages and, per direction, the id the device has now reached.
+    """
+    newest = last_sms_id(conn, account_id)
+    recorded = None
+    if device:
+        row = conn.execute(_DEVICE_CURSOR, {"account_id": account_id, "device": device}).first()
+        recorded = {INBOUND: row.last_received_id, OUTBOUND: row.last_sent_id} if row else {}
+    pages, reached = {}, {}
+    for direction, after in reported.items():
+        if after is not None and after > newest:
+            after = None
+        if after is not None and recorded is not None:
+            after = min(after, recorded[direction]) if recorded else None
+        pages[direction] = page(conn, account_id, direction, after, limit)
+        reached[direction] = pages[direction][-1].sms_id if pages[direction] else after or 0
+    return pages, reached
+
+
 def save_device_cursor(
     conn: sa.Connection, account_id: int, device: str, last_received_id: int, last_sent_id: int
 ) -> None:

@@ -1,0 +1,108 @@
+"""Shared fixtures: a real SQLite file, the real app served over loopback HTTP.
+
+Nothing of the adapter is mocked: accounts are made through the CLI's own
+entry point, and requests travel over a real socket to uvicorn.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+import uvicorn
+
+from adapter import cli
+from adapter.app import create_app
+from adapter.config import Config, load_config
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
+    """Poll ``condition`` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    """A config file for a fresh SQLite database in this test's directory."""
+    path = tmp_path / "adapter.toml"
+    path.write_text(
+        f'database_url = "sqlite:///{tmp_path}/adapter.sqlite3"\n'
+        'public_url = "http://127.0.0.1:1"\n'
+    )
+    return path
+
+
+@pytest.fixture
+def config(config_file: Path) -> Config:
+    return load_config(str(config_file), environ={})
+
+
+def run_cli(config_file: Path, *args: str) -> int:
+    return cli.main(["--config", str(config_file), *args])
+
+
+@pytest.fixture
+def add_account(config_file: Path) -> Callable[..., None]:
+    """Create an account through the real CLI entry point."""
+
+    def add(username: str, number: str, password: str = "correct horse", **options: str) -> None:
+        extra = [item for key, value in options.items()
+                 for item in (f"--{key.replace('_', '-')}", value)]
+        status = run_cli(config_file, "account", "add", username, "--number", number,
+                         "--password", password, *extra)
+        assert status == 0, f"account add {username} failed"
+
+    return add
+
+
+@dataclass
+class LiveServer:
+    url: str
+    config: Config
+    config_file: Path
+
+    def client(self, **kwargs) -> httpx2.Client:
+        return httpx2.Client(base_url=self.url, timeout=10.0, **kwargs)
+
+
+def serve_in_thread(config: Config) -> Iterator[str]:
+    """Serve ``create_app(config)`` on a free loopback port; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), log_config=None, access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), what="server start")
+    assert server.started, "server failed to start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def live_server(config_file: Path, config: Config) -> Iterator[LiveServer]:
+    for url in serve_in_thread(config):
+        # The Account XML must point at where the server really listens.
+        config_file.write_text(config_file.read_text().replace("http://127.0.0.1:1", url))
+        yield LiveServer(url=url, config=load_config(str(config_file), environ={}),
+                         config_file=config_file)
