@@ -22,6 +22,14 @@ from .store import AccountExists, DatabaseUrlError, NumberRoutedElsewhere, Store
 log = logging.getLogger("adapter")
 
 
+# How ``serve`` runs uvicorn; bench/ serves its baseline the same way.
+UVICORN_SETTINGS = {
+    "access_log": False,  # adapter.app.AccessLog logs requests with secrets masked
+    "log_config": None,  # keep the logging set up in main()
+    "server_header": False,
+}
+
+
 class CommandError(Exception):
     """A failure to report as one line on stderr."""
 
@@ -44,14 +52,7 @@ def cmd_serve(args, config: Config) -> None:
         )
     log.info("public URL (as the apps and providers reach us): %s; database: %s",
              config.public_url, store.description)
-    uvicorn.run(
-        create_app(config, store),
-        host=args.host,
-        port=args.port,
-        access_log=False,  # adapter.app.AccessLog logs requests with secrets masked
-        log_config=None,
-        server_header=False,
-    )
+    uvicorn.run(create_app(config, store), host=args.host, port=args.port, **UVICORN_SETTINGS)
 
 
 def cmd_migrate(args, config: Config) -> None:
