@@ -94,15 +94,27 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"message": "Internal server error"}, status_code=500)
 
 
+async def prepare_database(store: Store, config: Config) -> None:
+    applied = await store.migrate()
+    if applied:
+        log.info("database migrated to version %d (%s)", applied[-1], store.description)
+    log.info("database: %s; public URL (what apps and providers reach): %s",
+             store.description, config.public_url)
+    if await store.account_count() == 0:
+        log.info(
+            "No accounts yet. Add one with:  python -m adapter account add alice --number "
+            "+12025550100   then print its Account XML for the app with:  "
+            "python -m adapter account-xml alice"
+        )
+
+
 def create_app(config: Config, store: Store | None = None) -> Starlette:
     """The service for ``config``; opens (and migrates) the database on startup."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         own_store = store or Store(config.database_url)
-        applied = await own_store.migrate()
-        if applied:
-            log.info("database migrated to version %d (%s)", applied[-1], own_store.description)
+        await prepare_database(own_store, config)
         app.state.services = Services(config=config, store=own_store, credentials=CredentialCache())
         try:
             yield

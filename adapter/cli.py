@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import inspect
 import getpass
 import logging
 import os
@@ -17,7 +19,7 @@ from . import passwords
 from .app import FETCH_PATH, SEND_PATH, create_app
 from .config import Config, ConfigError, load_config
 from .messaging.numbers import UnusableNumber, to_e164
-from .store import AccountExists, DatabaseUrlError, NumberRoutedElsewhere, Store
+from .store import Account, AccountExists, DatabaseUrlError, NumberRoutedElsewhere, Store
 
 log = logging.getLogger("adapter")
 
@@ -40,24 +42,12 @@ class CommandError(Exception):
 def cmd_serve(args, config: Config) -> None:
     import uvicorn
 
-    store = Store(config.database_url)
-    applied = store.migrate_now()
-    if applied:
-        log.info("database migrated to version %d (%s)", applied[-1], store.description)
-    if store.account_count_now() == 0:
-        log.info(
-            "No accounts yet. Add one with:  python -m adapter account add alice --number "
-            "+12025550100   then print its Account XML for the app with:  "
-            "python -m adapter account-xml alice"
-        )
-    log.info("public URL (as the apps and providers reach us): %s; database: %s",
-             config.public_url, store.description)
-    uvicorn.run(create_app(config, store), host=args.host, port=args.port, **UVICORN_SETTINGS)
+    # The app's lifespan migrates the database and logs first-start hints.
+    uvicorn.run(create_app(config), host=args.host, port=args.port, **UVICORN_SETTINGS)
 
 
-def cmd_migrate(args, config: Config) -> None:
-    store = Store(config.database_url)
-    applied = store.migrate_now()
+async def cmd_migrate(args, config: Config, store: Store) -> None:
+    applied = await store.migrate()
     if applied:
         print(f"applied migrations {', '.join(map(str, applied))} to {store.description}")
     else:
@@ -86,7 +76,14 @@ def _username(text: str) -> str:
     return text
 
 
-def cmd_account_add(args, config: Config) -> None:
+async def _existing(store: Store, username: str) -> Account:
+    account = await store.account(username)
+    if account is None:
+        raise CommandError(f"no account {username!r}")
+    return account
+
+
+async def cmd_account_add(args, config: Config, store: Store) -> None:
     username = _username(args.username)
     try:
         number = to_e164(args.number, config.default_region)
@@ -98,11 +95,9 @@ def cmd_account_add(args, config: Config) -> None:
             f"--provider {args.provider!r} is not configured in {config.source} "
             f"(configured: {configured})"
         )
-    store = Store(config.database_url)
-    store.migrate_now()
     password_hash = passwords.hash_password(_password(args, f"password for {username}"))
     try:
-        store.create_account(
+        await store.create_account(
             username=username, password_hash=password_hash, number=number,
             provider=args.provider, display_name=args.display_name,
         )
@@ -116,43 +111,44 @@ def cmd_account_add(args, config: Config) -> None:
     print(f"added account {username} with number {number} ({args.provider or 'on-net only'})")
 
 
-def cmd_account_list(args, config: Config) -> None:
-    store = Store(config.database_url)
-    store.migrate_now()
-    for account in store.list_accounts():
+async def cmd_account_list(args, config: Config, store: Store) -> None:
+    for account in await store.list_accounts():
         print("\t".join([account.username, account.number, account.provider or "loopback",
                          account.display_name or ""]))
 
 
-def cmd_account_remove(args, config: Config) -> None:
-    store = Store(config.database_url)
-    store.migrate_now()
-    if not store.remove_account(args.username):
+async def cmd_account_remove(args, config: Config, store: Store) -> None:
+    if not await store.remove_account(args.username):
         raise CommandError(f"no account {args.username!r}")
     print(f"removed account {args.username} and its messages")
 
 
-def cmd_account_passwd(args, config: Config) -> None:
-    store = Store(config.database_url)
-    store.migrate_now()
-    if store.account_now(args.username) is None:
-        raise CommandError(f"no account {args.username!r}")
+async def cmd_account_passwd(args, config: Config, store: Store) -> None:
+    await _existing(store, args.username)
     password_hash = passwords.hash_password(_password(args, f"new password for {args.username}"))
-    store.set_password_hash(args.username, password_hash)
+    await store.set_password_hash(args.username, password_hash)
     print(f"changed the password of {args.username}")
 
 
-def cmd_account_xml(args, config: Config) -> None:
-    store = Store(config.database_url)
-    store.migrate_now()
-    account = store.account_now(args.username)
-    if account is None:
-        raise CommandError(f"no account {args.username!r}")
+async def cmd_account_xml(args, config: Config, store: Store) -> None:
+    account = await _existing(store, args.username)
     urls = account_xml.ServiceUrls(send=config.public(SEND_PATH), fetch=config.public(FETCH_PATH))
     sys.stdout.write(
         account_xml.render(username=account.username, display_name=account.display_name,
                            urls=urls, title=args.title)
     )
+
+
+async def run_with_store(handler, args, config: Config) -> None:
+    """Run a database command: migrate first (so any command works on a new
+    database), then the command, in one event loop."""
+    store = Store(config.database_url)
+    try:
+        if handler is not cmd_migrate:
+            await store.migrate()
+        await handler(args, config, store)
+    finally:
+        await store.close()
 
 
 # -- parser ----------------------------------------------------------------------
@@ -212,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(getattr(args, "config", None))
-        args.handler(args, config)
+        if inspect.iscoroutinefunction(args.handler):
+            asyncio.run(run_with_store(args.handler, args, config))
+        else:
+            args.handler(args, config)
     except (ConfigError, CommandError, DatabaseUrlError, account_xml.AccountXmlError) as exc:
         print(f"adapter: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1

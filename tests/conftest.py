@@ -106,3 +106,8 @@ def live_server(config_file: Path, config: Config) -> Iterator[LiveServer]:
         config_file.write_text(config_file.read_text().replace("http://127.0.0.1:1", url))
         yield LiveServer(url=url, config=load_config(str(config_file), environ={}),
                          config_file=config_file)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"

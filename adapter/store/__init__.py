@@ -33,9 +33,6 @@ class Store:
         self.description = self._db.description
 
     # -- schema -------------------------------------------------------------
-    def migrate_now(self) -> list[int]:
-        return self._db.write_now(apply_pending)
-
     async def migrate(self) -> list[int]:
         return await self._db.write(apply_pending)
 
@@ -45,27 +42,24 @@ class Store:
     async def close(self) -> None:
         await self._db.close()
 
-    # -- accounts (the CLI runs these synchronously) --------------------------
-    def create_account(self, **fields) -> Account:
-        return self._db.write_now(partial(account_queries.create, **fields))
+    # -- accounts -----------------------------------------------------------------
+    async def create_account(self, **fields) -> Account:
+        return await self._db.write(partial(account_queries.create, **fields))
 
-    def list_accounts(self) -> list[Account]:
-        return self._db.read_now(account_queries.all_accounts)
+    async def list_accounts(self) -> list[Account]:
+        return await self._db.read(account_queries.all_accounts)
 
-    def remove_account(self, username: str) -> bool:
-        return self._db.write_now(partial(account_queries.remove, username=username))
+    async def remove_account(self, username: str) -> bool:
+        return await self._db.write(partial(account_queries.remove, username=username))
 
-    def set_password_hash(self, username: str, password_hash: str) -> bool:
-        return self._db.write_now(
+    async def set_password_hash(self, username: str, password_hash: str) -> bool:
+        return await self._db.write(
             partial(account_queries.set_password_hash, username=username,
                     password_hash=password_hash)
         )
 
-    def account_now(self, username: str) -> Account | None:
-        return self._db.read_now(partial(account_queries.by_username, username=username))
-
-    def account_count_now(self) -> int:
-        return self._db.read_now(account_queries.count)
+    async def account_count(self) -> int:
+        return await self._db.read(account_queries.count)
 
     async def account(self, username: str) -> Account | None:
         return await self._db.read(partial(account_queries.by_username, username=username))

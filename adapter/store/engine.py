@@ -22,6 +22,7 @@ import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 T = TypeVar("T")
 Work = Callable[[sa.Connection], T]
@@ -92,23 +93,38 @@ class SQLiteRunner:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._write_thread, self._transaction, self._writer, work)
 
-    def write_now(self, work: Work[T]) -> T:
-        """Run a write from synchronous code (the CLI), in this thread."""
-        return self._transaction(self._writer, work)
-
-    def read_now(self, work: Work[T]) -> T:
-        return self._transaction(self._reader, work)
-
     async def close(self) -> None:
         self._write_thread.shutdown(wait=True)
         self._reader.dispose()
         self._writer.dispose()
 
 
-def runner_for(database_url: str) -> SQLiteRunner:
+class PostgreSQLRunner:
+    """asyncpg through SQLAlchemy's asyncio engine; each work function runs
+    in one transaction via ``run_sync`` (no threads: statements await)."""
+
+    def __init__(self, database_url: str, pool_size: int = 10):
+        url = make_url(database_url).set(drivername="postgresql+asyncpg")
+        self.description = f"PostgreSQL database {url.database} on {url.host or 'localhost'}"
+        self._engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                                           pool_pre_ping=True)
+
+    async def _transaction(self, work: Work[T]) -> T:
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    read = write = _transaction
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+
+def runner_for(database_url: str) -> SQLiteRunner | PostgreSQLRunner:
     scheme = database_url.split(":", 1)[0]
     if scheme == "sqlite":
         return SQLiteRunner(database_url)
+    if scheme in ("postgresql", "postgres"):
+        return PostgreSQLRunner(database_url)
     raise DatabaseUrlError(
-        f"database_url scheme {scheme!r} is not supported yet; use sqlite:///PATH"
+        f"database_url scheme {scheme!r} is not supported; use sqlite:///PATH or postgresql://..."
     )

@@ -7,31 +7,28 @@ import pytest
 from adapter.passwords import hash_password
 from adapter.store import INBOUND, OUTBOUND, NewMessage, Store
 
+pytestmark = pytest.mark.anyio
 PASSWORD_HASH = hash_password("pw")
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path}/adapter.sqlite3")
-    store.migrate_now()
+async def store(config):
+    store = Store(config.database_url)
+    await store.migrate()
     for username, number in [("alice", "+12025550101"), ("bob", "+12025550102"),
                              ("bob2", "+12025550102")]:
-        store.create_account(username=username, password_hash=PASSWORD_HASH, number=number,
-                             provider=None, display_name=None)
-    return store
+        await store.create_account(username=username, password_hash=PASSWORD_HASH,
+                                   number=number, provider=None, display_name=None)
+    yield store
+    await store.close()
 
 
-def test_ids_are_per_account_and_shared_by_both_directions(store):
-    async def scenario():
-        alice, bob = await store.account("alice"), await store.account("bob")
-        first = await store.record_send(alice, NewMessage("+12025550102", "one"),
-                                        await store.accounts_holding("+12025550102"))
-        reply = await store.record_send(bob, NewMessage("+12025550101", "two"), [alice.id])
-        pages = await store.fetch(alice.id, None, {INBOUND: None, OUTBOUND: None}, 10)
-        await store.close()
-        return first, reply, pages
-
-    first, reply, pages = asyncio.run(scenario())
+async def test_ids_are_per_account_and_shared_by_both_directions(store):
+    alice, bob = await store.account("alice"), await store.account("bob")
+    first = await store.record_send(alice, NewMessage("+12025550102", "one"),
+                                    await store.accounts_holding("+12025550102"))
+    reply = await store.record_send(bob, NewMessage("+12025550101", "two"), [alice.id])
+    pages = await store.fetch(alice.id, None, {INBOUND: None, OUTBOUND: None}, 10)
     assert first.sms_id == 1 and first.status == "delivered"
     assert len(first.delivered) == 2  # bob and bob2 share the number
     # bob's counter: received id 1 from alice, then his reply is id 2
@@ -41,36 +38,37 @@ def test_ids_are_per_account_and_shared_by_both_directions(store):
     assert pages[INBOUND][0].peer == "+12025550102"
 
 
-def test_off_net_send_is_queued_and_delivered_to_nobody(store):
-    async def scenario():
-        alice = await store.account("alice")
-        stored = await store.record_send(alice, NewMessage("+14155550100", "hi"), [])
-        await store.close()
-        return stored
-
-    stored = asyncio.run(scenario())
+async def test_off_net_send_is_queued_and_delivered_to_nobody(store):
+    alice = await store.account("alice")
+    stored = await store.record_send(alice, NewMessage("+14155550100", "hi"), [])
     assert stored.status == "queued"
     assert stored.delivered == ()
 
 
-def test_concurrent_sends_get_unique_increasing_ids(store):
-    async def scenario():
-        alice, bob = await store.account("alice"), await store.account("bob")
-        results = await asyncio.gather(*[
-            store.record_send(sender, NewMessage(to, f"m{i}"), [])
-            for i in range(40)
-            for sender, to in [(alice, "+12025550102"), (bob, "+12025550101")]
-        ])
-        pages = await store.fetch(alice.id, None, {OUTBOUND: 0}, 100)
-        await store.close()
-        return alice, results, pages
+async def test_concurrent_sends_get_unique_increasing_ids(store):
+    alice, bob = await store.account("alice"), await store.account("bob")
+    await asyncio.gather(*[
+        store.record_send(sender, NewMessage(to, f"m{i}"), [])
+        for i in range(40)
+        for sender, to in [(alice, "+12025550102"), (bob, "+12025550101")]
+    ])
+    pages = await store.fetch(alice.id, None, {OUTBOUND: 0}, 100)
+    assert [m.sms_id for m in pages[OUTBOUND]] == list(range(1, 41))
 
-    alice, results, pages = asyncio.run(scenario())
-    ids = [m.sms_id for m in pages[OUTBOUND]]
+
+async def test_crossed_on_net_sends_do_not_deadlock(store):
+    alice, bob = await store.account("alice"), await store.account("bob")
+    await asyncio.gather(*[
+        store.record_send(sender, NewMessage(to, "x"), [recipient.id])
+        for _ in range(20)
+        for sender, to, recipient in [(alice, bob.number, bob), (bob, alice.number, alice)]
+    ])
+    pages = await store.fetch(alice.id, None, {INBOUND: 0, OUTBOUND: 0}, 100)
+    ids = sorted(m.sms_id for page in pages.values() for m in page)
     assert ids == list(range(1, 41))
 
 
-def test_removing_an_account_keeps_a_shared_number_for_the_other(store):
-    assert store.remove_account("bob")
-    assert [a.username for a in store.list_accounts()] == ["alice", "bob2"]
-    assert store.remove_account("bob") is False
+async def test_removing_an_account_keeps_a_shared_number_for_the_other(store):
+    assert await store.remove_account("bob")
+    assert [a.username for a in await store.list_accounts()] == ["alice", "bob2"]
+    assert await store.remove_account("bob") is False
