@@ -18,8 +18,38 @@ import pytest
 import uvicorn
 
 from adapter import cli
+from tests import postgresql
 from adapter.app import create_app
 from adapter.config import Config, load_config
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--db", action="append", choices=["sqlite", "postgresql"], dest="databases",
+        help="run database tests on this engine (repeatable); default: SQLite, plus "
+             f"PostgreSQL when ${postgresql.ADMIN_URL_VARIABLE} names a server",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "database_engine" in metafunc.fixturenames:
+        metafunc.parametrize("database_engine", selected_engines(metafunc.config))
+
+
+def selected_engines(config) -> list[str]:
+    chosen = config.getoption("databases")
+    if chosen and "postgresql" in chosen and not postgresql.admin_url():
+        raise pytest.UsageError(
+            f"--db postgresql needs ${postgresql.ADMIN_URL_VARIABLE}, e.g. "
+            "postgresql://user:pass@127.0.0.1:5432/postgres (a role that may CREATE DATABASE)"
+        )
+    if chosen:
+        return list(dict.fromkeys(chosen))
+    return ["sqlite", "postgresql"] if postgresql.admin_url() else ["sqlite"]
+
+
+def pytest_report_header(config):
+    return f"database engines: {', '.join(selected_engines(config))}"
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
@@ -35,11 +65,21 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str =
 
 
 @pytest.fixture
-def config_file(tmp_path: Path) -> Path:
-    """A config file for a fresh SQLite database in this test's directory."""
+def database_url(database_engine: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on the engine this test run is for."""
+    if database_engine == "sqlite":
+        yield f"sqlite:///{tmp_path}/adapter.sqlite3"
+    else:
+        with postgresql.fresh_database() as url:
+            yield url
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, database_url: str) -> Path:
+    """A config file for a fresh database (see ``database_url``)."""
     path = tmp_path / "adapter.toml"
     path.write_text(
-        f'database_url = "sqlite:///{tmp_path}/adapter.sqlite3"\n'
+        f'database_url = "{database_url}"\n'
         'public_url = "http://127.0.0.1:1"\n'
     )
     return path

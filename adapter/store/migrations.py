@@ -13,7 +13,11 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from .schema import schema_migrations
+from .schema import BIG_ID, schema_migrations
+
+# Held while migrating on PostgreSQL, so processes starting together take
+# turns (SQLite's BEGIN IMMEDIATE does the same there).
+_MIGRATION_LOCK_KEY = 0x4163726F  # "Acro"
 
 
 def _v1_initial(conn: sa.Connection) -> None:
@@ -38,7 +42,7 @@ def _v1_initial(conn: sa.Connection) -> None:
     )
     sa.Table(
         "messages", md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
         sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
                   nullable=False),
         sa.Column("sms_id", sa.BigInteger, nullable=False),
@@ -84,6 +88,8 @@ def apply_pending(conn: sa.Connection) -> list[int]:
 
     Returns the versions applied now (empty when already up to date).
     """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
     schema_migrations.create(conn, checkfirst=True)
     done = applied_versions(conn)
     applied = []

@@ -9,6 +9,9 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# 64-bit on PostgreSQL; SQLite needs exactly INTEGER for a rowid primary key.
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 # E.164 numbers we answer for. ``provider`` names the ``[providers.NAME]``
 # instance that carries the number's off-net traffic; NULL means on-net only.
 numbers = sa.Table(
@@ -38,7 +41,7 @@ accounts = sa.Table(
 messages = sa.Table(
     "messages",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
     sa.Column(
         "account_id",
         sa.Integer,

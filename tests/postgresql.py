@@ -1,0 +1,45 @@
+"""Throwaway PostgreSQL databases for tests, on a server named by the environment.
+
+``ADAPTER_TEST_POSTGRESQL_URL`` is a URL of a role that may create databases,
+e.g. ``postgresql://adapter:adapter@127.0.0.1:5432/postgres``; each test gets a
+database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+ADMIN_URL_VARIABLE = "ADAPTER_TEST_POSTGRESQL_URL"
+
+
+def admin_url() -> str | None:
+    return os.environ.get(ADMIN_URL_VARIABLE) or None
+
+
+async def _admin(sql: str) -> None:
+    url = make_url(admin_url())
+    connection = await asyncpg.connect(
+        user=url.username, password=url.password, host=url.host or "127.0.0.1",
+        port=url.port or 5432, database=url.database or "postgres",
+    )
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    name = f"adapter_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
