@@ -66,7 +66,9 @@ def _parse_json(body: bytes) -> dict[str, str]:
     fields = {}
     for name, value in data.items():
         if isinstance(value, (dict, list)):
-            raise ServiceError(400, f"Field '{name}' must be a string, not a JSON {type(value).__name__}")
+            # {name!r}: the name is the client's text; repr keeps lone surrogates
+            # and control characters out of the JSON or XML answer.
+            raise ServiceError(400, f"Field {name!r} must be a string, not a JSON {type(value).__name__}")
         fields[name] = "" if value is None else value if isinstance(value, str) else json.dumps(value)
     return fields
 
@@ -78,20 +80,26 @@ def _parse_form(body: bytes) -> dict[str, str]:
         raise ServiceError(400, f"Malformed form body: {exc}") from None
 
 
+def _parse_query(query_string: bytes) -> dict[str, str]:
+    # Not request.query_params: Starlette decodes with errors="replace", which
+    # would store U+FFFD in place of the text the caller meant.
+    try:
+        return dict(parse_qsl(query_string.decode("utf-8"), keep_blank_values=True, errors="strict"))
+    except (UnicodeDecodeError, ValueError):
+        raise ServiceError(400, "The query string is not valid UTF-8") from None
+
+
 def _check_unicode(fields: Mapping[str, str]) -> None:
     for name, value in fields.items():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ServiceError(400, f"Field '{name}' is not valid UTF-8 text") from None
+            raise ServiceError(400, f"Field {name!r} is not valid UTF-8 text") from None
 
 
 async def read_fields(request: Request, max_bytes: int) -> dict[str, str]:
     """Query parameters, overlaid by the POST body's fields when there is one."""
-    try:
-        fields = dict(request.query_params)
-    except UnicodeDecodeError:
-        raise ServiceError(400, "The query string is not valid UTF-8") from None
+    fields = _parse_query(request.scope.get("query_string", b""))
     if request.method == "POST":
         body = await read_body(request, max_bytes)
         media_type = _media_type(request)

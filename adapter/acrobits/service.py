@@ -60,7 +60,9 @@ def endpoint(*, xml: bool) -> Callable[[Handler], Callable[[Request], Awaitable[
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
             services: Services = request.app.state.services
-            as_xml = xml and wants_xml(request, {})
+            # Before the body is read, the query may already ask for XML (an
+            # error reading the body is answered in the format asked for).
+            as_xml = xml and wants_xml(request, request.query_params)
             try:
                 fields = await read_fields(request, services.config.max_request_bytes)
                 as_xml = xml and wants_xml(request, fields)
