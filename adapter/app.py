@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -17,7 +18,11 @@ from starlette.routing import Route
 from .acrobits.fetch import fetch_messages, fetch_messages_legacy
 from .acrobits.send import send_message
 from .acrobits.service import Services
+from . import hooks
 from .config import Config
+from .dispatch import Dispatcher, RetryPolicy
+from .messaging.routing import Router
+from .providers import build_providers, new_http_client
 from .passwords import CredentialCache
 from .store import Store
 
@@ -94,6 +99,15 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"message": "Internal server error"}, status_code=500)
 
 
+async def webhook_secrets(store: Store, config: Config) -> dict[str, str]:
+    """Each provider's webhook secret: from its config table, else made once
+    and kept in the database so every process agrees."""
+    return {
+        name: settings.settings.get("secret") or await store.secret(f"webhook_secret:{name}")
+        for name, settings in config.providers.items()
+    }
+
+
 async def prepare_database(store: Store, config: Config) -> None:
     applied = await store.migrate()
     if applied:
@@ -115,10 +129,28 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         own_store = store or Store(config.database_url)
         await prepare_database(own_store, config)
-        app.state.services = Services(config=config, store=own_store, credentials=CredentialCache())
+        http = new_http_client()
+        carriers = build_providers(config, await webhook_secrets(own_store, config), http)
+        dispatcher = Dispatcher(
+            own_store, carriers, policy=RetryPolicy(
+                base_seconds=config.outbox.retry_base_seconds,
+                max_seconds=config.outbox.retry_max_seconds,
+                max_age_seconds=config.outbox.max_age_seconds),
+            poll_seconds=config.outbox.poll_seconds, lease_seconds=config.outbox.lease_seconds,
+            batch=config.outbox.batch,
+        )
+        router = Router(own_store, carriers, on_queued=dispatcher.wake)
+        app.state.services = Services(config=config, store=own_store,
+                                      credentials=CredentialCache(), router=router)
+        app.state.dispatcher = dispatcher
+        worker = asyncio.create_task(dispatcher.run(), name="dispatcher")
         try:
             yield
         finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            await http.aclose()
             if store is None:
                 await own_store.close()
 
@@ -128,6 +160,8 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         Route(SEND_PATH, send_message, methods=methods),
         Route(FETCH_PATH, fetch_messages, methods=methods),
         Route(FETCH_LEGACY_PATH, fetch_messages_legacy, methods=methods),
+        Route("/hooks/{name}/inbound", hooks.inbound, methods=methods),
+        Route("/hooks/{name}/status", hooks.status, methods=methods),
     ]
     return Starlette(
         routes=routes,

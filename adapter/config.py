@@ -57,6 +57,16 @@ class PushConfig:
 
 
 @dataclass(frozen=True)
+class OutboxConfig:
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 600.0
+    max_age_seconds: float = 86_400.0
+    poll_seconds: float = 1.0
+    lease_seconds: float = 120.0
+    batch: int = 16
+
+
+@dataclass(frozen=True)
 class Config:
     database_url: str = DEFAULT_DATABASE_URL
     public_url: str = DEFAULT_PUBLIC_URL
@@ -64,6 +74,7 @@ class Config:
     max_request_bytes: int = 256 * 1024
     fetch_page_size: int = 100
     push: PushConfig = field(default_factory=PushConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     source: str = "built-in defaults"
 
@@ -110,7 +121,7 @@ class _ConfigReader:
 
     TOP_LEVEL = {
         "database_url", "public_url", "default_region", "max_request_bytes",
-        "fetch_page_size", "push", "providers",
+        "fetch_page_size", "push", "providers", "outbox",
     }
 
     def __init__(self, source: str):
@@ -124,6 +135,9 @@ class _ConfigReader:
         push_raw = self._table(raw, "push")
         self._reject_unknown(push_raw, {"url", "preview"}, "push.")
         providers_raw = self._table(raw, "providers")
+        outbox_raw = self._table(raw, "outbox")
+        defaults = OutboxConfig()
+        self._reject_unknown(outbox_raw, set(defaults.__dataclass_fields__), "outbox.")
         return Config(
             database_url=self._database_url(raw.get("database_url", DEFAULT_DATABASE_URL)),
             public_url=self._http_url("public_url", raw.get("public_url", DEFAULT_PUBLIC_URL)),
@@ -134,6 +148,10 @@ class _ConfigReader:
                 url=self._http_url("push.url", push_raw.get("url", DEFAULT_PUSH_URL)),
                 preview=self._bool("push.preview", push_raw.get("preview", True)),
             ),
+            outbox=OutboxConfig(**{
+                key: self._positive_number(f"outbox.{key}", outbox_raw[key], type(getattr(defaults, key)))
+                for key in outbox_raw
+            }),
             providers={
                 name: self._provider(name, table) for name, table in providers_raw.items()
             },
@@ -184,6 +202,13 @@ class _ConfigReader:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise self.fail(key, "must be a positive integer")
         return value
+
+    def _positive_number(self, key: str, value: Any, kind: type) -> float | int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(key, "must be a positive number")
+        if kind is int and not isinstance(value, int):
+            raise self.fail(key, "must be a positive integer")
+        return kind(value)
 
     def _bool(self, key: str, value: Any) -> bool:
         if not isinstance(value, bool):

@@ -38,9 +38,9 @@ def item(message: MessageRow, peer_field: str) -> dict[str, str]:
 
 async def _pages(call: Call, cursors: dict[str, int | None]):
     account = await call.account()
-    device = call.field("device", "installid").strip()[:255] or None
     config = call.services.config
-    return await call.services.store.fetch(account.id, device, cursors, config.fetch_page_size)
+    return await call.services.store.fetch(account.id, call.device(), cursors,
+                                           config.fetch_page_size)
 
 
 @endpoint(xml=False)

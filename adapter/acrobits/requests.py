@@ -95,6 +95,10 @@ def _check_unicode(fields: Mapping[str, str]) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ServiceError(400, f"Field {name!r} is not valid UTF-8 text") from None
+        # No text the apps send contains NUL, and PostgreSQL cannot store it
+        # (the insert would fail with a 500 after the checks passed).
+        if "\x00" in value:
+            raise ServiceError(400, f"Field {name!r} contains a NUL character")
 
 
 async def read_fields(request: Request, max_bytes: int) -> dict[str, str]:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..config import Config
+from ..messaging.routing import Router
 from ..passwords import CredentialCache
 from ..store import Account, Store
 from .requests import ServiceError, answer, error_answer, first, read_fields, wants_xml
@@ -23,6 +24,7 @@ class Services:
     config: Config
     store: Store
     credentials: CredentialCache
+    router: Router
 
 
 @dataclass
@@ -33,6 +35,10 @@ class Call:
 
     def field(self, *names: str) -> str:
         return first(self.fields, *names)
+
+    def device(self) -> str | None:
+        """The app installation (``%installid%``), cut to the length the store keeps."""
+        return self.field("device", "installid").strip()[:255] or None
 
     async def account(self) -> Account:
         """The authenticated account; 401 (one answer for every failure) otherwise."""

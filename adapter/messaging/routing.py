@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+from ..providers import Provider
 from ..store import Account, NewMessage, Store, StoredSend
 from .numbers import to_e164
 
@@ -13,6 +15,8 @@ TEXT_PLAIN = ""
 # relaying every type the apps use (text, file transfer, dispositions).
 _MIME_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$")
 MAX_DISPOSITION_LENGTH = 1024
+# The store's column width; a longer type would fail the insert (PostgreSQL).
+MAX_CONTENT_TYPE_LENGTH = 255
 
 
 class InvalidMessage(ValueError):
@@ -33,6 +37,8 @@ def normalise_content_type(value: str) -> str:
     value = value.strip()
     if not value or value.split(";", 1)[0].strip().lower() == "text/plain":
         return TEXT_PLAIN
+    if len(value) > MAX_CONTENT_TYPE_LENGTH:
+        raise InvalidMessage(f"content_type is longer than {MAX_CONTENT_TYPE_LENGTH} characters")
     if not _MIME_TYPE.match(value):
         raise InvalidMessage(f"content_type {value!r} is not a MIME type")
     return value
@@ -52,10 +58,35 @@ def prepare(outgoing: Outgoing, default_region: str) -> NewMessage:
     )
 
 
-async def send(store: Store, sender: Account, message: NewMessage) -> StoredSend:
-    """Store the message; local accounts holding the number get it at once.
+class Refused(Exception):
+    """The message cannot go where it is addressed; the text says why."""
 
-    A number no local account holds is left queued for an upstream carrier.
-    """
-    recipients = await store.accounts_holding(message.peer)
-    return await store.record_send(sender, message, recipients)
+
+@dataclass
+class Router:
+    """Where a sent message goes: on-net to local accounts holding the number,
+    else to the outbox of the carrier that carries the sender's number."""
+
+    store: Store
+    carriers: Mapping[str, Provider] = field(default_factory=dict)
+    # Called after a message is queued for a carrier (wakes the dispatcher).
+    on_queued: Callable[[], None] = lambda: None
+
+    async def send(self, sender: Account, message: NewMessage) -> StoredSend:
+        recipients = await self.store.accounts_holding(message.peer)
+        if recipients:
+            return await self.store.record_send(sender, message, recipients)
+        carrier = self.carriers.get(sender.provider) if sender.provider else None
+        if sender.provider is None or (carrier is not None and not carrier.off_net):
+            raise Refused(
+                f"{message.peer} is not a user of this service, and {sender.number} has no "
+                "SMS carrier: it can only message other users of this service"
+            )
+        if await self.store.opted_out(sender.number, message.peer):
+            raise Refused(
+                f"{message.peer} has opted out of messages from {sender.number} (they replied "
+                "STOP); they can text START to opt back in"
+            )
+        stored = await self.store.record_send(sender, message, [], provider=sender.provider)
+        self.on_queued()
+        return stored

@@ -12,15 +12,19 @@ from functools import partial
 import sqlalchemy as sa
 
 from . import accounts as account_queries
+from . import carriers
 from . import messages as message_queries
+from . import outbox
+from .carriers import FollowUps
+from .outbox import Job
 from .accounts import Account, AccountExists, NumberRoutedElsewhere
 from .engine import DatabaseUrlError, runner_for
 from .messages import INBOUND, OUTBOUND, MessageRow, NewMessage, StoredSend
 from .migrations import apply_pending
 
 __all__ = [
-    "INBOUND", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "MessageRow",
-    "NewMessage", "NumberRoutedElsewhere", "Store", "StoredSend",
+    "INBOUND", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "FollowUps", "Job",
+    "MessageRow", "NewMessage", "NumberRoutedElsewhere", "Store", "StoredSend",
 ]
 
 
@@ -69,11 +73,12 @@ class Store:
 
     # -- messages -------------------------------------------------------------
     async def record_send(
-        self, sender: Account, message: NewMessage, local_recipients: list[int]
+        self, sender: Account, message: NewMessage, local_recipients: list[int],
+        provider: str | None = None,
     ) -> StoredSend:
         return await self._db.write(
             partial(message_queries.record_send, sender=sender, message=message,
-                    local_recipients=local_recipients)
+                    local_recipients=local_recipients, provider=provider)
         )
 
     async def fetch(
@@ -104,3 +109,69 @@ class Store:
         if len(self._device_cursors) > 100_000:
             self._device_cursors.clear()
         self._device_cursors[key] = value
+
+    # -- carriers ---------------------------------------------------------------------
+    async def opted_out(self, local_number: str, remote_number: str) -> bool:
+        return await self._db.read(partial(carriers.opted_out, local_number=local_number,
+                                           remote_number=remote_number))
+
+    async def set_opt_out(self, local_number: str, remote_number: str, opted_out: bool,
+                          reason: str) -> None:
+        await self._db.write(partial(carriers.set_opt_out, local_number=local_number,
+                                     remote_number=remote_number, opted_out=opted_out,
+                                     reason=reason))
+
+    async def secret(self, key: str) -> str:
+        return await self._db.write(partial(carriers.secret, key=key))
+
+    async def record_inbound(self, **fields) -> list[tuple[int, int]] | None:
+        return await self._db.write(partial(carriers.record_inbound, **fields))
+
+    async def apply_ref_status(self, provider: str, ref: str, state: str, reason: str,
+                               follow_ups: FollowUps) -> dict | None:
+        return await self._db.write(partial(
+            carriers.apply_ref_status, provider=provider, ref=ref, state=state, reason=reason,
+            follow_ups=follow_ups))
+
+    async def settle_job(self, job: Job, worker: str, *, state: str, error: str | None = None,
+                         payload: dict | None = None, due_at=None, refs: tuple[str, ...] = (),
+                         message_state: str | None = None, follow_ups: FollowUps | None = None,
+                         opt_out: tuple[str, str] | None = None) -> bool:
+        """Record a job's outcome with its message's, in one transaction.
+
+        False (and nothing written) when this worker no longer holds the lease.
+        """
+        def work(conn):
+            if not outbox.finish(conn, job.id, state, error=error, payload=payload,
+                                 due_at=due_at, worker=worker):
+                return False
+            if job.message_id is not None:
+                carriers.add_refs(conn, job.provider, job.message_id, list(refs))
+                if message_state:
+                    carriers.advance(conn, job.message_id, message_state, error or "",
+                                     follow_ups or (lambda *_: []))
+            if opt_out:
+                carriers.set_opt_out(conn, *opt_out, True, error or "carrier refused")
+            return True
+
+        return await self._db.write(work)
+
+    # -- outbox ---------------------------------------------------------------------
+    async def lease_jobs(self, worker: str, limit: int, lease_seconds: float) -> list[Job]:
+        return await self._db.write(partial(outbox.lease, worker=worker, limit=limit,
+                                            lease_seconds=lease_seconds))
+
+    async def jobs(self, state: str | None = None, limit: int = 200) -> list[Job]:
+        return await self._db.read(partial(outbox.listing, state=state, limit=limit))
+
+    async def retry_job(self, job_id: int) -> bool:
+        def work(conn):
+            requeued = outbox.retry(conn, job_id)
+            if requeued:
+                carriers.requeue_message_of_job(conn, job_id)
+            return requeued
+
+        return await self._db.write(work)
+
+    async def pending_jobs(self) -> int:
+        return await self._db.read(outbox.pending_count)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import accounts as account_queries
+from . import outbox
 from .accounts import Account
 from .schema import accounts, device_cursors, messages
 
@@ -34,6 +35,7 @@ class StoredSend:
     status: str
     # (account id, sms_id) of each local copy delivered on-net.
     delivered: tuple[tuple[int, int], ...]
+    message_id: int = 0  # the row's own id (outbox jobs refer to it)
 
 
 @dataclass(frozen=True)
@@ -51,24 +53,21 @@ def record_send(
     sender: Account,
     message: NewMessage,
     local_recipients: list[int],
+    provider: str | None = None,
 ) -> StoredSend:
-    """Store a sent message and, on-net, a received copy for each recipient."""
+    """Store a sent message: on-net, a received copy for each local recipient;
+    else, with ``provider``, the outbox job that carries it upstream (in the
+    same transaction, so an acknowledged message is never without its job)."""
     now = datetime.now(UTC)
     wanted = Counter(local_recipients)
     wanted[sender.id] += 1
     ids = account_queries.allocate_sms_ids(conn, dict(wanted))
     status = "delivered" if local_recipients else "queued"
-    common = {
-        "body": message.body,
-        "content_type": message.content_type,
-        "disposition_notification": message.disposition_notification,
-        "created_at": now,
-        "updated_at": now,
-    }
     sent_id = ids[sender.id].pop(0)
-    rows = [
+    message_id = conn.execute(
+        messages.insert().returning(messages.c.id),
         {
-            **common,
+            **_content(message.body, message.content_type, message.disposition_notification, now),
             "account_id": sender.id,
             "sms_id": sent_id,
             "direction": OUTBOUND,
@@ -76,26 +75,55 @@ def record_send(
             "peer": message.peer,
             "status": status,
             "device": message.device,
-        }
-    ]
-    delivered = []
-    for account_id in local_recipients:
-        sms_id = ids[account_id].pop(0)
-        delivered.append((account_id, sms_id))
-        rows.append(
-            {
-                **common,
-                "account_id": account_id,
-                "sms_id": sms_id,
-                "direction": INBOUND,
-                "local_number": message.peer,
-                "peer": sender.number,
-                "status": "received",
-                "device": None,
-            }
-        )
-    conn.execute(messages.insert(), rows)
-    return StoredSend(sms_id=sent_id, status=status, delivered=tuple(delivered))
+        },
+    ).scalar_one()
+    deliveries = [(account_id, ids[account_id].pop(0)) for account_id in local_recipients]
+    insert_received(conn, deliveries, local_number=message.peer, peer=sender.number,
+                    body=message.body, content_type=message.content_type,
+                    disposition_notification=message.disposition_notification, now=now)
+    if provider and not local_recipients:
+        outbox.enqueue(conn, message_id=message_id, provider=provider,
+                       conversation=f"{sender.number}>{message.peer}", now=now)
+    return StoredSend(sms_id=sent_id, status=status, delivered=tuple(deliveries),
+                      message_id=message_id)
+
+
+def _content(body: str, content_type: str, disposition_notification: str, now: datetime) -> dict:
+    return {"body": body, "content_type": content_type,
+            "disposition_notification": disposition_notification,
+            "created_at": now, "updated_at": now}
+
+
+def insert_received(
+    conn: sa.Connection,
+    deliveries: list[tuple[int, int]],
+    *,
+    local_number: str,
+    peer: str,
+    body: str,
+    content_type: str = "",
+    disposition_notification: str = "",
+    now: datetime,
+) -> None:
+    """Received copies under ids already allocated: ``(account id, sms_id)``."""
+    if not deliveries:
+        return
+    common = _content(body, content_type, disposition_notification, now)
+    conn.execute(messages.insert(), [
+        {**common, "account_id": account_id, "sms_id": sms_id, "direction": INBOUND,
+         "local_number": local_number, "peer": peer, "status": "received", "device": None}
+        for account_id, sms_id in deliveries
+    ])
+
+
+def receive(
+    conn: sa.Connection, account_ids: list[int], *, now: datetime | None = None, **fields
+) -> list[tuple[int, int]]:
+    """Deliver one received message to each account (see ``insert_received``)."""
+    ids = account_queries.allocate_sms_ids(conn, dict(Counter(account_ids)))
+    deliveries = [(account_id, ids[account_id].pop(0)) for account_id in account_ids]
+    insert_received(conn, deliveries, now=now or datetime.now(UTC), **fields)
+    return deliveries
 
 
 _COLUMNS = (

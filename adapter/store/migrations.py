@@ -72,8 +72,76 @@ def _v1_initial(conn: sa.Connection) -> None:
     md.create_all(conn)
 
 
+def _v2_carriers(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE messages ADD COLUMN failure_reason VARCHAR(1024)"))
+    md = sa.MetaData()
+    ts = sa.DateTime(timezone=True)
+    sa.Table("messages", md, sa.Column("id", BIG_ID, primary_key=True))  # for the foreign keys
+    sa.Table(
+        "jobs", md,
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("message_id", sa.BigInteger,
+                  sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=True),
+        sa.Column("provider", sa.String(64), nullable=True),
+        sa.Column("conversation", sa.String(300), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False, server_default="{}"),
+        sa.Column("state", sa.String(12), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("due_at", ts, nullable=False),
+        sa.Column("lease_until", ts, nullable=True),
+        sa.Column("leased_by", sa.String(64), nullable=True),
+        sa.Column("last_error", sa.Text, nullable=True),
+        sa.Column("created_at", ts, nullable=False),
+        sa.Column("updated_at", ts, nullable=False),
+        sa.Index("ix_jobs_state_due_at", "state", "due_at"),
+        sa.Index("ix_jobs_conversation_id", "conversation", "id"),
+    )
+    sa.Table(
+        "carrier_refs", md,
+        sa.Column("provider", sa.String(64), primary_key=True),
+        sa.Column("ref", sa.String(255), primary_key=True),
+        sa.Column("message_id", sa.BigInteger,
+                  sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column("part", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+    )
+    sa.Table(
+        "inbound_seen", md,
+        sa.Column("provider", sa.String(64), primary_key=True),
+        sa.Column("carrier_id", sa.String(255), primary_key=True),
+        sa.Column("created_at", ts, nullable=False),
+    )
+    sa.Table(
+        "inbound_parts", md,
+        sa.Column("provider", sa.String(64), primary_key=True),
+        sa.Column("group_id", sa.String(255), primary_key=True),
+        sa.Column("position", sa.Integer, primary_key=True),
+        sa.Column("total", sa.Integer, nullable=False),
+        sa.Column("sender", sa.String(32), nullable=False),
+        sa.Column("recipient", sa.String(32), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+    )
+    sa.Table(
+        "opt_outs", md,
+        sa.Column("local_number", sa.String(32), primary_key=True),
+        sa.Column("remote_number", sa.String(32), primary_key=True),
+        sa.Column("opted_out", sa.Boolean, nullable=False),
+        sa.Column("reason", sa.String(255), nullable=False),
+        sa.Column("updated_at", ts, nullable=False),
+    )
+    sa.Table(
+        "settings", md,
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    md.create_all(conn, tables=[t for t in md.sorted_tables if t.name != "messages"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (1, "accounts, numbers, messages, device cursors", _v1_initial),
+    (2, "outbox jobs, carrier refs, inbound dedupe and parts, opt-outs, settings", _v2_carriers),
 ]
 
 

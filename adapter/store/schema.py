@@ -57,7 +57,10 @@ messages = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("content_type", sa.String(255), nullable=False, server_default=""),
     sa.Column("disposition_notification", sa.String(1024), nullable=False, server_default=""),
+    # out: queued | submitted | sent | delivered | failed (messaging/status.py);
+    # in: received
     sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure_reason", sa.String(1024), nullable=True),
     # The app installation that sent it (``%installid%``), when known.
     sa.Column("device", sa.String(255), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -88,4 +91,87 @@ schema_migrations = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("description", sa.String(255), nullable=False),
     sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# -- carriers (migration 2) ---------------------------------------------------------
+
+# The durable outbox: work that must reach the outside world (a carrier
+# send; later pushes), committed in the same transaction as its message.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "send"
+    sa.Column("message_id", sa.BigInteger, sa.ForeignKey("messages.id", ondelete="CASCADE"),
+              nullable=True),
+    sa.Column("provider", sa.String(64), nullable=True),
+    # Jobs with the same key run one at a time in id order (one conversation).
+    sa.Column("conversation", sa.String(300), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False, server_default="{}"),
+    # queued | leased | done | failed | dead
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("leased_by", sa.String(64), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_jobs_state_due_at", "state", "due_at"),
+    sa.Index("ix_jobs_conversation_id", "conversation", "id"),
+)
+
+# The carrier's id(s) of each message we sent (one per part when split).
+carrier_refs = sa.Table(
+    "carrier_refs",
+    metadata,
+    sa.Column("provider", sa.String(64), primary_key=True),
+    sa.Column("ref", sa.String(255), primary_key=True),
+    sa.Column("message_id", sa.BigInteger, sa.ForeignKey("messages.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("part", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+)
+
+# Carrier message ids of inbound messages already stored: a retried webhook
+# stores nothing new.
+inbound_seen = sa.Table(
+    "inbound_seen",
+    metadata,
+    sa.Column("provider", sa.String(64), primary_key=True),
+    sa.Column("carrier_id", sa.String(255), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Parts of a split inbound message, held until all have arrived.
+inbound_parts = sa.Table(
+    "inbound_parts",
+    metadata,
+    sa.Column("provider", sa.String(64), primary_key=True),
+    sa.Column("group_id", sa.String(255), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("sender", sa.String(32), nullable=False),
+    sa.Column("recipient", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# STOP / START per (our number, their number).
+opt_outs = sa.Table(
+    "opt_outs",
+    metadata,
+    sa.Column("local_number", sa.String(32), primary_key=True),
+    sa.Column("remote_number", sa.String(32), primary_key=True),
+    sa.Column("opted_out", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(255), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Small values the processes sharing a database must agree on (webhook secrets).
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )

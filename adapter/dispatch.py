@@ -1,0 +1,135 @@
+"""The outbox worker: leases due jobs and carries them to the carriers.
+
+Runs inside every ``serve`` process; several may share one database, and
+the lease guarantees no two take the same job. A job's message is already
+committed and acknowledged to the app, so nothing here may lose it: every
+outcome is written back with the job in one transaction, transient failures
+are retried with exponential backoff and jitter, and a job older than
+``max_age_seconds`` goes to the dead-letter state (and its message fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .messaging.status import follow_ups
+from .providers import OutboundSms, Outcome, Provider, SendResult
+from .store import Job, Store
+from .store.outbox import DEAD, DONE, FAILED, QUEUED
+
+log = logging.getLogger("adapter.dispatch")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 2.0
+    max_seconds: float = 600.0
+    max_age_seconds: float = 86_400.0
+
+    def delay(self, attempts: int) -> float:
+        """Exponential backoff with jitter: half fixed, half random."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class Dispatcher:
+    def __init__(self, store: Store, carriers: Mapping[str, Provider], *,
+                 policy: RetryPolicy = RetryPolicy(), poll_seconds: float = 1.0,
+                 lease_seconds: float = 120.0, batch: int = 16):
+        self.store = store
+        self.carriers = carriers
+        self.policy = policy
+        self.poll_seconds = poll_seconds
+        self.lease_seconds = lease_seconds
+        self.batch = batch
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New work was just committed: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        log.info("dispatcher %s started", self.worker)
+        while True:
+            try:
+                done = await self.run_once()
+            except Exception:  # the loop must survive a database hiccup
+                log.exception("dispatcher pass failed; retrying")
+                done = 0
+            if done < self.batch:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        """Lease and run one batch; returns how many jobs it ran."""
+        jobs = await self.store.lease_jobs(self.worker, self.batch, self.lease_seconds)
+        await asyncio.gather(*(self.run_job(job) for job in jobs))
+        return len(jobs)
+
+    async def run_job(self, job: Job) -> None:
+        carrier = self.carriers.get(job.provider or "")
+        if carrier is None or job.message is None:
+            reason = f"provider {job.provider!r} is not configured"
+            await self._retry_or_bury(job, SendResult(Outcome.TRANSIENT, reason=reason))
+            return
+        sms = self._sms(job, carrier)
+        result = None
+        if job.payload.get("ambiguous"):
+            result = await carrier.reconcile(sms)
+        if result is None:
+            result = await carrier.send(sms)
+        await self._settle(job, result)
+
+    @staticmethod
+    def _sms(job: Job, carrier: Provider) -> OutboundSms:
+        message = job.message
+        return OutboundSms(
+            message_id=job.message_id,
+            sender=message["local_number"],
+            recipient=message["peer"],
+            text=message["body"],
+            delivery_report="positive-delivery" in (message["disposition_notification"] or ""),
+            status_url=carrier.hooks.status,
+            parts_done=job.payload.get("parts_done", 0),
+            refs=tuple(job.payload.get("refs", ())),
+        )
+
+    async def _settle(self, job: Job, result: SendResult) -> None:
+        if result.outcome is Outcome.ACCEPTED:
+            await self.store.settle_job(job, self.worker, state=DONE, refs=result.refs,
+                                        message_state="submitted")
+        elif result.outcome is Outcome.PERMANENT:
+            opt_out = None
+            if result.opted_out:
+                opt_out = (job.message["local_number"], job.message["peer"])
+            await self.store.settle_job(job, self.worker, state=FAILED, error=result.reason,
+                                        refs=result.refs, message_state="failed",
+                                        follow_ups=follow_ups, opt_out=opt_out)
+        else:
+            await self._retry_or_bury(job, result)
+
+    async def _retry_or_bury(self, job: Job, result: SendResult) -> None:
+        now = datetime.now(UTC)
+        payload = {**job.payload, "parts_done": result.parts_done, "refs": list(result.refs),
+                   "ambiguous": result.outcome is Outcome.AMBIGUOUS}
+        if (now - job.created_at).total_seconds() >= self.policy.max_age_seconds:
+            reason = f"gave up after {job.attempts} attempts: {result.reason}"
+            log.warning("job %d dead: %s", job.id, reason)
+            await self.store.settle_job(job, self.worker, state=DEAD, error=reason,
+                                        payload=payload, refs=result.refs,
+                                        message_state="failed", follow_ups=follow_ups)
+            return
+        due = now + timedelta(seconds=self.policy.delay(job.attempts))
+        await self.store.settle_job(job, self.worker, state=QUEUED, error=result.reason,
+                                    payload=payload, due_at=due, refs=())

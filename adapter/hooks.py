@@ -1,0 +1,82 @@
+"""Carrier webhooks: ``/hooks/{NAME}/inbound`` and ``/hooks/{NAME}/status``.
+
+The provider module authenticates, parses and acknowledges; this module
+does the rest once for all of them. The ack goes out only after what the
+callback carried is committed, and a repeated callback stores nothing new
+but gets the same ack (carriers retry until they see it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .acrobits.requests import ServiceError, read_fields
+from .messaging import optout
+from .messaging.status import follow_ups
+from .providers import InboundSms, Provider, WebhookError
+
+log = logging.getLogger("adapter.hooks")
+
+
+def _refuse(status: int, message: str) -> Response:
+    return JSONResponse({"message": message}, status_code=status)
+
+
+async def _provider_and_fields(request: Request, kind: str) -> tuple[Provider, dict]:
+    services = request.app.state.services
+    provider = services.router.carriers.get(request.path_params["name"])
+    if provider is None or not provider.off_net:
+        raise ServiceError(404, "No such provider")
+    if not provider.authenticate(kind, request.query_params, request.headers):
+        log.warning("%s %s callback refused: bad or missing secret", provider.name, kind)
+        raise ServiceError(401, "Unauthenticated callback")
+    fields = await read_fields(request, services.config.max_request_bytes)
+    fields.pop("token", None)
+    return provider, fields
+
+
+async def inbound(request: Request) -> Response:
+    try:
+        provider, fields = await _provider_and_fields(request, "inbound")
+        messages = provider.parse_inbound(fields)
+    except ServiceError as error:
+        return _refuse(error.status, error.message)
+    except WebhookError as error:
+        return _refuse(400, str(error))
+    store = request.app.state.services.store
+    for sms in messages:
+        await receive(store, provider, sms)
+    return provider.inbound_ack()
+
+
+async def receive(store, provider: Provider, sms: InboundSms) -> None:
+    part = (sms.part.group, sms.part.position, sms.part.total) if sms.part else None
+    deliveries = await store.record_inbound(
+        provider=provider.name, carrier_id=sms.carrier_id, sender=sms.sender,
+        recipient=sms.recipient, text=sms.text, part=part, opt_keyword=optout.keyword)
+    if deliveries == []:
+        log.warning("%s: inbound %s for %s, which no account holds", provider.name,
+                    sms.carrier_id, sms.recipient)
+
+
+async def status(request: Request) -> Response:
+    try:
+        provider, fields = await _provider_and_fields(request, "status")
+        updates = provider.parse_status(fields)
+    except ServiceError as error:
+        return _refuse(error.status, error.message)
+    except WebhookError as error:
+        return _refuse(400, str(error))
+    store = request.app.state.services.store
+    for update in updates:
+        message = await store.apply_ref_status(provider.name, update.ref, update.state,
+                                               update.reason, follow_ups)
+        if message is None:
+            log.info("%s: status %s for unknown ref %s", provider.name, update.state, update.ref)
+        elif update.opted_out:
+            await store.set_opt_out(message["local_number"], message["peer"], True,
+                                    update.reason or "carrier reports an opt-out")
+    return provider.status_ack()

@@ -1,0 +1,165 @@
+"""Carrier traffic: message states and refs, inbound dedupe and parts, opt-outs."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import messages as message_queries
+from .schema import (
+    accounts, carrier_refs, inbound_parts, inbound_seen, jobs, messages, opt_outs, settings,
+)
+
+# Outbound states in the order they happen. delivered and failed are final:
+# a later, lower or repeated report changes nothing.
+RANK = {"queued": 0, "submitted": 1, "sent": 2, "delivered": 3, "failed": 3}
+FINAL = {"delivered", "failed"}
+
+# Given the message (a dict of its columns), its new state and the reason,
+# the messages the sender's account should receive about it (receipts,
+# failure notices): each ``{"body": ..., "content_type": ...}``.
+FollowUps = Callable[[dict, str, str], list[dict]]
+
+
+def _insert(conn: sa.Connection):
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _message(conn: sa.Connection, message_id: int) -> dict | None:
+    row = conn.execute(sa.select(messages).where(messages.c.id == message_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def advance(conn: sa.Connection, message_id: int, state: str, reason: str,
+            follow_ups: FollowUps) -> bool:
+    """Move a sent message forward to ``state``; regressions and repeats are ignored."""
+    message = _message(conn, message_id)
+    if message is None:
+        return False
+    current = message["status"]
+    if current in FINAL or RANK.get(state, -1) <= RANK.get(current, -1):
+        return False
+    now = datetime.now(UTC)
+    conn.execute(messages.update().where(messages.c.id == message_id).values(
+        status=state, failure_reason=reason[:1024] if state == "failed" else None,
+        updated_at=now))
+    for follow_up in follow_ups(message, state, reason):
+        message_queries.receive(conn, [message["account_id"]], now=now,
+                                local_number=message["local_number"], peer=message["peer"],
+                                **follow_up)
+    return True
+
+
+def add_refs(conn: sa.Connection, provider: str, message_id: int, refs: list[str]) -> None:
+    for part, ref in enumerate(refs, start=1):
+        statement = _insert(conn)(carrier_refs).values(
+            provider=provider, ref=ref, message_id=message_id, part=part, status="submitted")
+        conn.execute(statement.on_conflict_do_nothing())
+
+
+def apply_ref_status(conn: sa.Connection, provider: str, ref: str, state: str, reason: str,
+                     follow_ups: FollowUps) -> dict | None:
+    """A carrier's report on one ref (one part). The message moves when its
+    parts agree: failed if any part failed, else the least advanced part.
+    Returns the message (or None for a ref we never sent)."""
+    row = conn.execute(sa.select(carrier_refs).where(
+        (carrier_refs.c.provider == provider) & (carrier_refs.c.ref == ref))).first()
+    if row is None:
+        return None
+    if row.status not in FINAL and RANK.get(state, -1) > RANK.get(row.status, -1):
+        conn.execute(carrier_refs.update().where(
+            (carrier_refs.c.provider == provider) & (carrier_refs.c.ref == ref)).values(status=state))
+    parts = list(conn.execute(sa.select(carrier_refs.c.status).where(
+        carrier_refs.c.message_id == row.message_id)).scalars())
+    overall = "failed" if "failed" in parts else min(parts, key=lambda s: RANK.get(s, 0))
+    advance(conn, row.message_id, overall, reason, follow_ups)
+    return _message(conn, row.message_id)
+
+
+def seen_inbound(conn: sa.Connection, provider: str, carrier_id: str) -> bool:
+    """Record a carrier message id; False when it was already recorded."""
+    statement = _insert(conn)(inbound_seen).values(
+        provider=provider, carrier_id=carrier_id[:255], created_at=datetime.now(UTC))
+    return conn.execute(statement.on_conflict_do_nothing()).rowcount == 1
+
+
+def add_inbound_part(conn: sa.Connection, provider: str, group: str, position: int,
+                     total: int, sender: str, recipient: str, body: str) -> str | None:
+    """Keep one part; when all ``total`` are here, remove them and return the
+    whole text (None while parts are missing)."""
+    statement = _insert(conn)(inbound_parts).values(
+        provider=provider, group_id=group[:255], position=position, total=total,
+        sender=sender, recipient=recipient, body=body, created_at=datetime.now(UTC))
+    conn.execute(statement.on_conflict_do_nothing())
+    mine = (inbound_parts.c.provider == provider) & (inbound_parts.c.group_id == group[:255])
+    parts = list(conn.execute(sa.select(inbound_parts.c.position, inbound_parts.c.body)
+                              .where(mine).order_by(inbound_parts.c.position)))
+    if len(parts) < total:
+        return None
+    conn.execute(inbound_parts.delete().where(mine))
+    return "".join(body for _, body in parts)
+
+
+def account_ids_holding(conn: sa.Connection, number: str) -> list[int]:
+    return list(conn.execute(sa.select(accounts.c.id).where(accounts.c.number == number)
+                             .order_by(accounts.c.id)).scalars())
+
+
+def set_opt_out(conn: sa.Connection, local_number: str, remote_number: str, opted_out: bool,
+                reason: str) -> None:
+    statement = _insert(conn)(opt_outs).values(
+        local_number=local_number, remote_number=remote_number, opted_out=opted_out,
+        reason=reason[:255], updated_at=datetime.now(UTC))
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[opt_outs.c.local_number, opt_outs.c.remote_number],
+        set_={"opted_out": statement.excluded.opted_out, "reason": statement.excluded.reason,
+              "updated_at": statement.excluded.updated_at},
+    ))
+
+
+def opted_out(conn: sa.Connection, local_number: str, remote_number: str) -> bool:
+    return bool(conn.execute(sa.select(opt_outs.c.opted_out).where(
+        (opt_outs.c.local_number == local_number) & (opt_outs.c.remote_number == remote_number)
+    )).scalar_one_or_none())
+
+
+def secret(conn: sa.Connection, key: str) -> str:
+    """A long random value, made once and shared by every process."""
+    statement = _insert(conn)(settings).values(key=key, value=secrets.token_urlsafe(32))
+    conn.execute(statement.on_conflict_do_nothing())
+    return conn.execute(sa.select(settings.c.value).where(settings.c.key == key)).scalar_one()
+
+
+def requeue_message_of_job(conn: sa.Connection, job_id: int) -> None:
+    """An operator retried a failed job: its message is queued again."""
+    message_id = conn.execute(sa.select(jobs.c.message_id).where(jobs.c.id == job_id)).scalar()
+    if message_id is not None:
+        conn.execute(messages.update().where(messages.c.id == message_id).values(
+            status="queued", failure_reason=None, updated_at=datetime.now(UTC)))
+
+
+def record_inbound(conn: sa.Connection, *, provider: str, carrier_id: str, sender: str,
+                   recipient: str, text: str, part: tuple[str, int, int] | None,
+                   opt_keyword: Callable[[str], str | None]) -> list[tuple[int, int]] | None:
+    """Store a carrier's inbound message once, for every account holding
+    ``recipient``. Returns the deliveries, or None when there is nothing new
+    (a repeat, or a part of a message still incomplete)."""
+    if part is not None:
+        group, position, total = part
+        if not seen_inbound(conn, provider, f"part:{carrier_id}"):
+            return None
+        text = add_inbound_part(conn, provider, group, position, total, sender, recipient, text)
+        if text is None:
+            return None
+        carrier_id = f"group:{group}"
+    if not seen_inbound(conn, provider, carrier_id):
+        return None
+    keyword = opt_keyword(text)
+    if keyword:
+        set_opt_out(conn, recipient, sender, keyword == "out", f"{text.strip().upper()} received")
+    return message_queries.receive(conn, account_ids_holding(conn, recipient),
+                                   local_number=recipient, peer=sender, body=text)
