@@ -16,7 +16,9 @@ import sqlalchemy.exc
 import account_xml
 
 from . import passwords
-from .app import FETCH_PATH, SEND_PATH, create_app
+from .app import FETCH_PATH, SEND_PATH, create_app, webhook_secrets
+from .providers import hook_urls, provider_class
+from .store.outbox import STATES
 from .config import Config, ConfigError, load_config
 from .messaging.numbers import UnusableNumber, to_e164
 from .store import Account, AccountExists, DatabaseUrlError, NumberRoutedElsewhere, Store
@@ -139,6 +141,33 @@ async def cmd_account_xml(args, config: Config, store: Store) -> None:
     )
 
 
+async def cmd_provider_urls(args, config: Config, store: Store) -> None:
+    settings = config.providers.get(args.name)
+    if settings is None:
+        configured = ", ".join(sorted(config.providers)) or "none"
+        raise CommandError(f"no provider {args.name!r} in {config.source} (configured: {configured})")
+    secret = (await webhook_secrets(store, config))[args.name]
+    provider = provider_class(settings.type)(config=settings, http=None,
+                                             hooks=hook_urls(config, args.name, secret))
+    if not provider.off_net:
+        raise CommandError(f"provider {args.name!r} is {settings.type}: it takes no callbacks")
+    for kind, url in provider.portal_urls().items():
+        print(f"{kind} {url}")
+
+
+async def cmd_outbox_list(args, config: Config, store: Store) -> None:
+    for job in await store.jobs(args.state, args.limit):
+        print("\t".join([str(job.id), job.state, job.kind, job.provider or "-",
+                         str(job.message_id or "-"), str(job.attempts),
+                         job.due_at.strftime("%Y-%m-%dT%H:%M:%SZ"), job.last_error or ""]))
+
+
+async def cmd_outbox_retry(args, config: Config, store: Store) -> None:
+    if not await store.retry_job(args.id):
+        raise CommandError(f"no job {args.id} that can be retried (unknown, or running now)")
+    print(f"job {args.id} queued again")
+
+
 async def run_with_store(handler, args, config: Config) -> None:
     """Run a database command: migrate first (so any command works on a new
     database), then the command, in one event loop."""
@@ -195,6 +224,27 @@ def build_parser() -> argparse.ArgumentParser:
     passwd = command(account_commands, "passwd", cmd_account_passwd, "change an account's password")
     passwd.add_argument("username")
     passwd.add_argument("--password", help="default: $ADAPTER_PASSWORD, else prompted")
+
+    provider = commands.add_parser("provider", parents=[common], help="upstream providers",
+                                   description="Upstream SMS providers ([providers.NAME]).")
+    provider_commands = provider.add_subparsers(dest="provider_command", required=True,
+                                                metavar="ACTION")
+    urls = command(provider_commands, "urls", cmd_provider_urls,
+                   "print the callback URLs to paste into the provider's portal")
+    urls.add_argument("name")
+
+    outbox = commands.add_parser("outbox", parents=[common], help="the outbox of carrier jobs",
+                                 description="Inspect and requeue outbox jobs.")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True,
+                                            metavar="ACTION")
+    listing = command(outbox_commands, "list", cmd_outbox_list,
+                      "list jobs, newest first: id, state, kind, provider, message, "
+                      "attempts, due, last error")
+    listing.add_argument("--state", choices=STATES)
+    listing.add_argument("--limit", type=int, default=200)
+    retry = command(outbox_commands, "retry", cmd_outbox_retry,
+                    "queue a job again now (also a failed or dead one)")
+    retry.add_argument("id", type=int)
 
     xml = command(commands, "account-xml", cmd_account_xml,
                   "print an account's Account XML (for Cloud Softphone / Groundwire)")

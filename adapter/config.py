@@ -36,6 +36,11 @@ PROVIDER_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "plum": ("username", "password"),
 }
 PROVIDER_OPTIONAL_KEYS = {"type", "base_url", "secret", "timeout_seconds"}
+# Keys only some provider types take.
+PROVIDER_TYPE_OPTIONS: dict[str, tuple[str, ...]] = {
+    # {"+44..." = "ACME"}: send from these numbers under an alphanumeric id.
+    "aculab": ("alphanumeric_ids",),
+}
 
 
 class ConfigError(Exception):
@@ -226,7 +231,8 @@ class _ConfigReader:
             known = ", ".join(PROVIDER_CREDENTIALS)
             raise self.fail(f"{prefix}.type", f"must be one of {known}, got {kind!r}")
         credentials = PROVIDER_CREDENTIALS[kind]
-        self._reject_unknown(table, PROVIDER_OPTIONAL_KEYS | set(credentials), prefix + ".")
+        allowed = PROVIDER_OPTIONAL_KEYS | set(credentials) | set(PROVIDER_TYPE_OPTIONS.get(kind, ()))
+        self._reject_unknown(table, allowed, prefix + ".")
         for key in credentials:
             if key not in table:
                 raise self.fail(f"{prefix}.{key}", f"missing (a {kind} provider needs it)")

@@ -6,6 +6,7 @@ entry point, and requests travel over a real socket to uvicorn.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -81,6 +82,8 @@ def config_file(tmp_path: Path, database_url: str) -> Path:
     path.write_text(
         f'database_url = "{database_url}"\n'
         'public_url = "http://127.0.0.1:1"\n'
+        # Retries in tests come quickly; the backoff shape is the same.
+        "[outbox]\nretry_base_seconds = 0.05\nretry_max_seconds = 0.5\npoll_seconds = 0.05\n"
     )
     return path
 
@@ -118,21 +121,31 @@ class LiveServer:
         return httpx2.Client(base_url=self.url, timeout=10.0, **kwargs)
 
 
-def serve_in_thread(config: Config) -> Iterator[str]:
-    """Serve ``create_app(config)`` on a free loopback port; yields its base URL."""
+def bound_socket() -> tuple[socket.socket, str]:
+    """A listening-ready socket on a free loopback port, and its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), log_config=None, access_log=False, lifespan="on")
-    )
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@contextlib.contextmanager
+def serving(app, sock: socket.socket | None = None) -> Iterator[str]:
+    """Serve any ASGI ``app`` with uvicorn in a thread; yields its base URL.
+
+    Used for the adapter itself and for the fake carriers and push service.
+    """
+    if sock is None:
+        sock, url = bound_socket()
+    else:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     wait_for(lambda: server.started or not thread.is_alive(), what="server start")
     assert server.started, "server failed to start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -140,12 +153,28 @@ def serve_in_thread(config: Config) -> Iterator[str]:
 
 
 @pytest.fixture
-def live_server(config_file: Path, config: Config) -> Iterator[LiveServer]:
-    for url in serve_in_thread(config):
-        # The Account XML must point at where the server really listens.
-        config_file.write_text(config_file.read_text().replace("http://127.0.0.1:1", url))
-        yield LiveServer(url=url, config=load_config(str(config_file), environ={}),
-                         config_file=config_file)
+def start_adapter(config_file: Path) -> Iterator[Callable[[str], LiveServer]]:
+    """Start the adapter on a free port, its ``public_url`` pointing there.
+
+    ``extra_toml`` is appended to the config file first (e.g. a
+    ``[providers.NAME]`` table whose ``base_url`` is a fake carrier's URL).
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(extra_toml: str = "") -> LiveServer:
+            sock, url = bound_socket()
+            text = config_file.read_text().replace("http://127.0.0.1:1", url)
+            config_file.write_text(text + extra_toml)
+            config = load_config(str(config_file), environ={})
+            stack.enter_context(serving(create_app(config), sock))
+            return LiveServer(url=url, config=config, config_file=config_file)
+
+        yield start
+
+
+@pytest.fixture
+def live_server(start_adapter) -> LiveServer:
+    return start_adapter()
 
 
 @pytest.fixture

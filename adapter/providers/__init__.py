@@ -11,17 +11,26 @@ from .base import (
     DEFAULT_TIMEOUT, HookUrls, InboundPart, InboundSms, Outcome, OutboundSms, Provider,
     SendResult, StatusUpdate, WebhookError,
 )
-from .loopback import LoopbackProvider
+import importlib
 
 __all__ = [
     "HookUrls", "InboundPart", "InboundSms", "Outcome", "OutboundSms", "Provider",
     "SendResult", "StatusUpdate", "WebhookError", "build_providers", "hook_urls",
-    "PROVIDER_TYPES",
+    "PROVIDER_MODULES", "provider_class",
 ]
 
-PROVIDER_TYPES: dict[str, type[Provider]] = {
-    LoopbackProvider.type: LoopbackProvider,
+# type -> module in this package; each module's PROVIDER is its Provider class.
+PROVIDER_MODULES = {
+    "loopback": "loopback",
+    "aculab": "aculab",
+    "voipms": "voipms",
+    "plum": "plum",
 }
+
+
+def provider_class(type_name: str) -> type[Provider]:
+    module = importlib.import_module(f".{PROVIDER_MODULES[type_name]}", __name__)
+    return module.PROVIDER
 
 
 def hook_urls(config: Config, name: str, secret: str) -> HookUrls:
@@ -37,7 +46,7 @@ def build_providers(
 ) -> dict[str, Provider]:
     """One provider object per ``[providers.NAME]`` table."""
     return {
-        name: PROVIDER_TYPES[settings.type](
+        name: provider_class(settings.type)(
             config=settings, http=http, hooks=hook_urls(config, name, secrets[name])
         )
         for name, settings in config.providers.items()

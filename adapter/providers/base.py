@@ -116,6 +116,11 @@ class Provider:
     def setting(self, key: str, default=None):
         return self.config.settings.get(key, default)
 
+    @property
+    def timeout(self) -> httpx2.Timeout:
+        """Per request: ``timeout_seconds`` from the provider's table, else 15 s."""
+        return httpx2.Timeout(float(self.setting("timeout_seconds", 15.0)), connect=5.0)
+
     # -- sending ---------------------------------------------------------------------
     async def send(self, sms: OutboundSms) -> SendResult:
         started = time.perf_counter()

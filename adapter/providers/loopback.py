@@ -8,3 +8,6 @@ from .base import Provider
 class LoopbackProvider(Provider):
     type = "loopback"
     off_net = False
+
+
+PROVIDER = LoopbackProvider
