@@ -88,7 +88,10 @@ class Dispatcher:
         if job.payload.get("ambiguous"):
             result = await carrier.reconcile(sms)
         if result is None:
+            started = datetime.now(UTC)
             result = await carrier.send(sms)
+            if result.outcome is Outcome.AMBIGUOUS:
+                job.payload.setdefault("ambiguous_since", started.isoformat())
         await self._settle(job, result)
 
     @staticmethod
@@ -103,6 +106,8 @@ class Dispatcher:
             status_url=carrier.hooks.status,
             parts_done=job.payload.get("parts_done", 0),
             refs=tuple(job.payload.get("refs", ())),
+            ambiguous_since=(datetime.fromisoformat(job.payload["ambiguous_since"])
+                             if job.payload.get("ambiguous_since") else None),
         )
 
     async def _settle(self, job: Job, result: SendResult) -> None:

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
@@ -48,6 +49,9 @@ class OutboundSms:
     # Parts accepted by earlier attempts, for carriers we send part by part.
     parts_done: int = 0
     refs: tuple[str, ...] = ()
+    # When the first send whose answer never came began (UTC): reconcile()
+    # must not mistake an identical message sent before it for this one.
+    ambiguous_since: datetime | None = None
 
 
 @dataclass(frozen=True)
