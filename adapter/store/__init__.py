@@ -38,7 +38,7 @@ class Store:
 
     # -- schema -------------------------------------------------------------
     async def migrate(self) -> list[int]:
-        return await self._db.write(apply_pending)
+        return await self._db.migrate(apply_pending)
 
     async def ping(self) -> None:
         await self._db.read(lambda conn: conn.execute(sa.text("SELECT 1")).scalar_one())

@@ -126,11 +126,14 @@ def allocate_sms_ids(conn: sa.Connection, wanted: dict[int, int]) -> dict[int, l
     allocated = {}
     for account_id in sorted(wanted):
         n = wanted[account_id]
-        last = conn.execute(
-            accounts.update()
-            .where(accounts.c.id == account_id)
-            .values(last_message_id=accounts.c.last_message_id + n)
-            .returning(accounts.c.last_message_id)
-        ).scalar_one()
+        last = conn.execute(_BUMP_COUNTER, {"account_id": account_id, "n": n}).scalar_one()
         allocated[account_id] = list(range(last - n + 1, last + 1))
     return allocated
+
+
+_BUMP_COUNTER = (
+    accounts.update()
+    .where(accounts.c.id == sa.bindparam("account_id"))
+    .values(last_message_id=accounts.c.last_message_id + sa.bindparam("n", type_=sa.BigInteger))
+    .returning(accounts.c.last_message_id)
+)

@@ -31,7 +31,7 @@ def _insert(conn: sa.Connection):
 
 def _message(conn: sa.Connection, message_id: int) -> dict | None:
     row = conn.execute(sa.select(messages).where(messages.c.id == message_id)).first()
-    return dict(row._mapping) if row else None
+    return row._asdict() if row else None
 
 
 def advance(conn: sa.Connection, message_id: int, state: str, reason: str,

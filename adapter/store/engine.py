@@ -1,33 +1,42 @@
 """Running store work on a database engine from async code.
 
-Store queries are plain functions over a SQLAlchemy ``Connection``; a runner
-executes one such function as one transaction and hands back its result.
+Store queries are plain functions over a connection; a runner executes one
+such function as one transaction and hands back its result.
 
-SQLite: the stdlib driver in worker threads, one thread hop per transaction
-(not per statement). Writes go through a single writer thread, which keeps
-them in order within the process without SQLite's sleep-and-retry busy
-handler; ``BEGIN IMMEDIATE`` and the busy timeout cover other processes on
-the same file. WAL mode lets reads run beside the writer.
+SQLite: the work runs right on the event loop, on one ``sqlite3``
+connection (see ``fastsqlite.py``). A transaction here is tens of
+microseconds, less than handing it to a thread would cost; WAL mode keeps
+readers from waiting on writers, and in one process all writes go through
+this one connection, so they never wait on each other either. Only when
+another process holds the write lock (a second ``serve``, the CLI) does a
+write go to a worker thread, which waits there with a busy timeout instead
+of stalling the loop. Checkpoints of the WAL are also left to that thread.
+
+PostgreSQL: asyncpg through SQLAlchemy's asyncio engine; each work function
+runs in one transaction via ``run_sync`` (statements await, no threads).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from . import fastsqlite
+
 T = TypeVar("T")
 Work = Callable[[sa.Connection], T]
 
 BUSY_TIMEOUT_SECONDS = 10
+CHECKPOINT_EVERY_COMMITS = 1000
 
 
 class DatabaseUrlError(ValueError):
@@ -37,72 +46,101 @@ class DatabaseUrlError(ValueError):
 def sqlite_path(database_url: str) -> Path:
     url = make_url(database_url)
     if not url.database or url.database == ":memory:":
-        raise DatabaseUrlError("an SQLite database_url must name a file, e.g. sqlite:///./data/adapter.sqlite3")
+        raise DatabaseUrlError(
+            "an SQLite database_url must name a file, e.g. sqlite:///./data/adapter.sqlite3")
     return Path(url.database)
 
 
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _transaction(raw: sqlite3.Connection, begin: str, work: Work[T]) -> T:
+    raw.execute(begin)
+    try:
+        result = work(fastsqlite.Connection(raw))
+        raw.execute("COMMIT")
+    except BaseException:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        raise
+    return result
+
+
 class SQLiteRunner:
-    def __init__(self, database_url: str, read_pool_size: int = 8):
+    def __init__(self, database_url: str):
         path = sqlite_path(database_url)
         path.parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{path}"
+        self._path = str(path)
         self.description = f"SQLite file {path}"
-        self._reader = self._engine(url, "BEGIN", read_pool_size)
-        self._writer = self._engine(url, "BEGIN IMMEDIATE", 1)
-        self._write_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._read_limiter = anyio.CapacityLimiter(read_pool_size)
+        # Never waits for a lock: a busy database sends the work to the thread.
+        self._loop_raw = fastsqlite.connect(self._path, busy_timeout_ms=0)
+        self._loop_raw.execute("PRAGMA wal_autocheckpoint=0")
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._thread_raw: sqlite3.Connection | None = None
+        self._commits = 0
+        # Migrations need SQLAlchemy proper (schema inspection, DDL).
+        self._engine = sa.create_engine(
+            f"sqlite:///{path}", poolclass=sa.pool.NullPool,
+            connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
 
-    @staticmethod
-    def _engine(url: str, begin: str, pool_size: int) -> sa.Engine:
-        engine = sa.create_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=0,
-            connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
-        )
-
-        @event.listens_for(engine, "connect")
+        @event.listens_for(self._engine, "connect")
         def _on_connect(dbapi_connection, _record):
-            # Let SQLAlchemy's "begin" below decide how transactions start,
-            # instead of the driver's implicit BEGIN before the first write.
             dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
-            cursor.close()
 
-        @event.listens_for(engine, "begin")
+        @event.listens_for(self._engine, "begin")
         def _on_begin(conn):
-            conn.exec_driver_sql(begin)
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        return engine
+    def _in_thread(self, begin: str, work: Work[T]) -> T:
+        if self._thread_raw is None:
+            self._thread_raw = fastsqlite.connect(self._path, BUSY_TIMEOUT_SECONDS * 1000)
+        return _transaction(self._thread_raw, begin, work)
 
-    @staticmethod
-    def _transaction(engine: sa.Engine, work: Work[T]) -> T:
-        with engine.begin() as conn:
-            return work(conn)
+    async def _run(self, begin: str, work: Work[T]) -> T:
+        try:
+            result = _transaction(self._loop_raw, begin, work)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._thread, self._in_thread, begin, work)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
+            self._thread.submit(self._checkpoint)
+        return result
+
+    def _checkpoint(self) -> None:
+        # PASSIVE: copies what it can without waiting on readers or writers.
+        self._in_thread("BEGIN", lambda conn: None)  # opens the thread's connection
+        self._thread_raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def read(self, work: Work[T]) -> T:
-        return await anyio.to_thread.run_sync(
-            self._transaction, self._reader, work, limiter=self._read_limiter
-        )
+        return await self._run("BEGIN", work)
 
     async def write(self, work: Work[T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._write_thread, self._transaction, self._writer, work)
+        return await self._run("BEGIN IMMEDIATE", work)
+
+    async def migrate(self, work: Work[T]) -> T:
+        def run() -> T:
+            with self._engine.begin() as conn:
+                return work(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
 
     async def close(self) -> None:
-        self._write_thread.shutdown(wait=True)
-        self._reader.dispose()
-        self._writer.dispose()
+        self._thread.submit(self._close_thread_connection).result()
+        self._thread.shutdown(wait=True)
+        self._loop_raw.close()
+        self._engine.dispose()
+
+    def _close_thread_connection(self) -> None:
+        if self._thread_raw is not None:
+            self._thread_raw.close()
+            self._thread_raw = None
 
 
 class PostgreSQLRunner:
-    """asyncpg through SQLAlchemy's asyncio engine; each work function runs
-    in one transaction via ``run_sync`` (no threads: statements await)."""
-
     def __init__(self, database_url: str, pool_size: int = 10):
         url = make_url(database_url).set(drivername="postgresql+asyncpg")
         self.description = f"PostgreSQL database {url.database} on {url.host or 'localhost'}"
@@ -113,7 +151,7 @@ class PostgreSQLRunner:
         async with self._engine.begin() as conn:
             return await conn.run_sync(work)
 
-    read = write = _transaction
+    read = write = migrate = _transaction
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -58,7 +58,7 @@ def describe_schema(conn: sa.Connection) -> dict:
 def test_migrated_database_matches_the_schema_module(database_url):
     async def inspect(store):
         await store.migrate()
-        return await store._db.read(describe_schema)
+        return await store._db.migrate(describe_schema)
 
     migrated = on_store(database_url, inspect)
     assert set(migrated) == set(metadata.tables)
@@ -73,10 +73,11 @@ def test_sqlite_file_gets_its_directory_wal_mode_and_busy_timeout(tmp_path):
 
     async def pragmas(store):
         await store.migrate()
-        return await store._db.read(
-            lambda conn: (conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
-                          conn.exec_driver_sql("PRAGMA busy_timeout").scalar())
-        )
+        mode = await store._db.read(lambda conn: conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+        # The connection that may wait (other processes' writes) waits with a timeout.
+        timeout = await store._db.migrate(
+            lambda conn: conn.exec_driver_sql("PRAGMA busy_timeout").scalar())
+        return mode, timeout
 
     mode, timeout = on_store(url, pragmas)
     assert (tmp_path / "nested/dir/adapter.sqlite3").is_file()

@@ -1,0 +1,146 @@
+"""SQLAlchemy Core statements executed on a plain ``sqlite3`` connection.
+
+The queries are built with SQLAlchemy Core like everywhere else, compiled
+once per statement object, and run on the stdlib driver. SQLAlchemy's own
+execution layer (pooling, events, result objects) costs several times more
+than the query itself on SQLite, which on the request path was most of the
+time of a send or a fetch (bench/RESULTS.md). :class:`Connection` offers the
+small part of ``sqlalchemy.Connection`` the store's queries use, so the same
+query functions run here and, on PostgreSQL, on a real SQLAlchemy connection.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections import namedtuple
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import pysqlite
+
+DIALECT = pysqlite.dialect(paramstyle="qmark")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    compiled: Any
+    bind_order: tuple[str, ...]
+    bind_processors: Mapping[str, Any]
+    row_type: type | None
+    result_processors: tuple
+
+
+@functools.lru_cache(maxsize=2048)
+def _plan(statement: sa.ClauseElement, column_keys: tuple[str, ...] | None) -> _Plan:
+    # The cache holds the statement itself, so an id can never be reused by
+    # another statement while its plan is cached. Module-level statements
+    # (the hot ones) are compiled once; statements built per call compile
+    # each time, which is correct, just slower.
+    compiled = statement.compile(dialect=DIALECT,
+                                 column_keys=list(column_keys) if column_keys else None)
+    columns = getattr(compiled, "_result_columns", None) or []
+    row_type = None
+    processors: tuple = ()
+    if columns:
+        names = [c[0] for c in columns]
+        row_type = namedtuple("Row", names, rename=True)
+        processors = tuple(c[3].dialect_impl(DIALECT).result_processor(DIALECT, None)
+                           for c in columns)
+    return _Plan(
+        sql=str(compiled),
+        compiled=compiled,
+        bind_order=tuple(compiled.positiontup or ()),
+        bind_processors=compiled._bind_processors,
+        row_type=row_type,
+        result_processors=processors,
+    )
+
+
+class Result:
+    def __init__(self, rows: list, rowcount: int):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator:
+        return iter(self._rows)
+
+    def first(self):
+        return self._rows[0] if self._rows else None
+
+    def all(self) -> list:
+        return list(self._rows)
+
+    def scalar(self):
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self):
+        if len(self._rows) != 1:
+            raise sa.exc.NoResultFound("expected exactly one row") if not self._rows else \
+                sa.exc.MultipleResultsFound("expected exactly one row")
+        return self._rows[0][0]
+
+    def scalar_one_or_none(self):
+        if len(self._rows) > 1:
+            raise sa.exc.MultipleResultsFound("expected at most one row")
+        return self._rows[0][0] if self._rows else None
+
+    def scalars(self) -> Iterator:
+        return (row[0] for row in self._rows)
+
+
+class Connection:
+    """What the store's query functions need of a connection, on sqlite3."""
+
+    dialect = DIALECT
+
+    def __init__(self, raw: sqlite3.Connection):
+        self.raw = raw
+
+    def _parameters(self, plan: _Plan, params: Mapping[str, Any] | None) -> list:
+        values = plan.compiled.construct_params(params) if params or plan.bind_order else {}
+        ordered = []
+        for name in plan.bind_order:
+            value = values[name]
+            processor = plan.bind_processors.get(name)
+            ordered.append(processor(value) if processor and value is not None else value)
+        return ordered
+
+    def execute(self, statement: sa.ClauseElement,
+                params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> Result:
+        if isinstance(params, Sequence) and not isinstance(params, Mapping):
+            return self._execute_many(statement, params)
+        keys = tuple(params) if params and isinstance(statement, sa.Insert) else None
+        plan = _plan(statement, keys)
+        cursor = self.raw.execute(plan.sql, self._parameters(plan, params))
+        rows = cursor.fetchall() if cursor.description else []
+        if rows and plan.row_type and any(plan.result_processors):
+            rows = [plan.row_type(*(p(v) if p else v for p, v in zip(plan.result_processors, row)))
+                    for row in rows]
+        elif rows and plan.row_type:
+            rows = [plan.row_type(*row) for row in rows]
+        return Result(rows, cursor.rowcount)
+
+    def _execute_many(self, statement: sa.ClauseElement, rows: Sequence[Mapping]) -> Result:
+        if not rows:
+            return Result([], 0)
+        plan = _plan(statement, tuple(rows[0]))
+        cursor = self.raw.executemany(plan.sql, [self._parameters(plan, row) for row in rows])
+        return Result([], cursor.rowcount)
+
+    def exec_driver_sql(self, sql: str) -> Result:
+        cursor = self.raw.execute(sql)
+        return Result(cursor.fetchall(), cursor.rowcount)
+
+
+def connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    # isolation_level=None: transactions are begun explicitly by the runner.
+    raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA synchronous=NORMAL")
+    raw.execute("PRAGMA foreign_keys=ON")
+    raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    return raw
