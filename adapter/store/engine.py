@@ -67,6 +67,31 @@ def _transaction(raw: sqlite3.Connection, begin: str, work: Work[T]) -> T:
     return result
 
 
+def _in_savepoint(raw: sqlite3.Connection, work: Work[T]) -> tuple[T | None, BaseException | None]:
+    """Run one write of a group; its failure undoes only its own changes."""
+    raw.execute("SAVEPOINT write")
+    try:
+        result = work(fastsqlite.Connection(raw))
+    except Exception as error:
+        raw.execute("ROLLBACK TO write")
+        raw.execute("RELEASE write")
+        return None, error
+    raw.execute("RELEASE write")
+    return result, None
+
+
+def _chain(task: asyncio.Future, future: asyncio.Future) -> None:
+    def copy(done: asyncio.Future) -> None:
+        if future.cancelled():
+            return
+        if done.exception() is not None:
+            future.set_exception(done.exception())
+        else:
+            future.set_result(done.result())
+
+    task.add_done_callback(copy)
+
+
 class SQLiteRunner:
     def __init__(self, database_url: str):
         path = sqlite_path(database_url)
@@ -79,6 +104,7 @@ class SQLiteRunner:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._thread_raw: sqlite3.Connection | None = None
         self._commits = 0
+        self._pending: list[tuple[Work, asyncio.Future]] = []
         # Migrations need SQLAlchemy proper (schema inspection, DDL).
         self._engine = sa.create_engine(
             f"sqlite:///{path}", poolclass=sa.pool.NullPool,
@@ -97,29 +123,68 @@ class SQLiteRunner:
             self._thread_raw = fastsqlite.connect(self._path, BUSY_TIMEOUT_SECONDS * 1000)
         return _transaction(self._thread_raw, begin, work)
 
-    async def _run(self, begin: str, work: Work[T]) -> T:
+    async def read(self, work: Work[T]) -> T:
         try:
-            result = _transaction(self._loop_raw, begin, work)
+            return _transaction(self._loop_raw, "BEGIN", work)
         except sqlite3.OperationalError as error:
             if not _is_busy(error):
                 raise
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._thread, self._in_thread, begin, work)
+        return await self._thread_transaction("BEGIN", work)
+
+    async def _thread_transaction(self, begin: str, work: Work[T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._in_thread, begin, work)
+
+    async def write(self, work: Work[T]) -> T:
+        """Writes that arrive in the same turn of the event loop share one
+        transaction (group commit): the commit is most of a write's cost."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        raw = self._loop_raw
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            for work, future in batch:
+                if _is_busy(error):
+                    # Another process is writing: wait for it in the thread.
+                    task = asyncio.ensure_future(self._thread_transaction("BEGIN IMMEDIATE", work))
+                    _chain(task, future)
+                else:
+                    future.set_exception(error)
+            return
+        outcomes = []
+        try:
+            for work, future in batch:
+                outcomes.append((future, *_in_savepoint(raw, work)))
+            raw.execute("COMMIT")
+        except BaseException as error:  # the commit itself failed: nothing was written
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for future, result, error in outcomes:
+            if future.cancelled():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
             self._thread.submit(self._checkpoint)
-        return result
 
     def _checkpoint(self) -> None:
         # PASSIVE: copies what it can without waiting on readers or writers.
         self._in_thread("BEGIN", lambda conn: None)  # opens the thread's connection
         self._thread_raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    async def read(self, work: Work[T]) -> T:
-        return await self._run("BEGIN", work)
-
-    async def write(self, work: Work[T]) -> T:
-        return await self._run("BEGIN IMMEDIATE", work)
 
     async def migrate(self, work: Work[T]) -> T:
         def run() -> T:

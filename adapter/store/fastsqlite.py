@@ -27,9 +27,9 @@ DIALECT = pysqlite.dialect(paramstyle="qmark")
 @dataclass(frozen=True)
 class _Plan:
     sql: str
-    compiled: Any
-    bind_order: tuple[str, ...]
-    bind_processors: Mapping[str, Any]
+    # (name, value when the caller gives none, type conversion or None), in
+    # placeholder order.
+    binds: tuple[tuple[str, Any, Any], ...]
     row_type: type | None
     result_processors: tuple
 
@@ -40,8 +40,10 @@ def _plan(statement: sa.ClauseElement, column_keys: tuple[str, ...] | None) -> _
     # another statement while its plan is cached. Module-level statements
     # (the hot ones) are compiled once; statements built per call compile
     # each time, which is correct, just slower.
+    # render_postcompile: IN lists become plain placeholders now.
     compiled = statement.compile(dialect=DIALECT,
-                                 column_keys=list(column_keys) if column_keys else None)
+                                 column_keys=list(column_keys) if column_keys else None,
+                                 compile_kwargs={"render_postcompile": True})
     columns = getattr(compiled, "_result_columns", None) or []
     row_type = None
     processors: tuple = ()
@@ -50,11 +52,12 @@ def _plan(statement: sa.ClauseElement, column_keys: tuple[str, ...] | None) -> _
         row_type = namedtuple("Row", names, rename=True)
         processors = tuple(c[3].dialect_impl(DIALECT).result_processor(DIALECT, None)
                            for c in columns)
+    defaults = compiled.construct_params(_check=False)
+    converters = compiled._bind_processors
     return _Plan(
         sql=str(compiled),
-        compiled=compiled,
-        bind_order=tuple(compiled.positiontup or ()),
-        bind_processors=compiled._bind_processors,
+        binds=tuple((name, defaults.get(name), converters.get(name))
+                    for name in compiled.positiontup or ()),
         row_type=row_type,
         result_processors=processors,
     )
@@ -100,14 +103,13 @@ class Connection:
     def __init__(self, raw: sqlite3.Connection):
         self.raw = raw
 
-    def _parameters(self, plan: _Plan, params: Mapping[str, Any] | None) -> list:
-        values = plan.compiled.construct_params(params) if params or plan.bind_order else {}
-        ordered = []
-        for name in plan.bind_order:
-            value = values[name]
-            processor = plan.bind_processors.get(name)
-            ordered.append(processor(value) if processor and value is not None else value)
-        return ordered
+    @staticmethod
+    def _parameters(plan: _Plan, params: Mapping[str, Any] | None) -> list:
+        values = []
+        for name, default, convert in plan.binds:
+            value = params.get(name, default) if params else default
+            values.append(convert(value) if convert is not None and value is not None else value)
+        return values
 
     def execute(self, statement: sa.ClauseElement,
                 params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> Result:

@@ -48,6 +48,11 @@ class MessageRow:
     created_at: datetime
 
 
+# Built once: statements are compiled once per object (fastsqlite.py).
+_INSERT = messages.insert()
+_INSERT_RETURNING_ID = messages.insert().returning(messages.c.id)
+
+
 def record_send(
     conn: sa.Connection,
     sender: Account,
@@ -65,7 +70,7 @@ def record_send(
     status = "delivered" if local_recipients else "queued"
     sent_id = ids[sender.id].pop(0)
     message_id = conn.execute(
-        messages.insert().returning(messages.c.id),
+        _INSERT_RETURNING_ID,
         {
             **_content(message.body, message.content_type, message.disposition_notification, now),
             "account_id": sender.id,
@@ -109,7 +114,7 @@ def insert_received(
     if not deliveries:
         return
     common = _content(body, content_type, disposition_notification, now)
-    conn.execute(messages.insert(), [
+    conn.execute(_INSERT, [
         {**common, "account_id": account_id, "sms_id": sms_id, "direction": INBOUND,
          "local_number": local_number, "peer": peer, "status": "received", "device": None}
         for account_id, sms_id in deliveries

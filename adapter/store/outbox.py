@@ -42,11 +42,14 @@ def utc(moment: datetime | None) -> datetime | None:
     return moment
 
 
+_INSERT_RETURNING_ID = jobs.insert().returning(jobs.c.id)
+
+
 def enqueue(conn: sa.Connection, *, message_id: int | None, provider: str | None,
             conversation: str, kind: str = "send", payload: dict | None = None,
             now: datetime) -> int:
     return conn.execute(
-        jobs.insert().returning(jobs.c.id),
+        _INSERT_RETURNING_ID,
         {"kind": kind, "message_id": message_id, "provider": provider,
          "conversation": conversation[:300], "payload": json.dumps(payload or {}),
          "state": QUEUED, "attempts": 0, "due_at": now, "created_at": now, "updated_at": now},
