@@ -83,6 +83,8 @@ def _parse_form(body: bytes) -> dict[str, str]:
 def _parse_query(query_string: bytes) -> dict[str, str]:
     # Not request.query_params: Starlette decodes with errors="replace", which
     # would store U+FFFD in place of the text the caller meant.
+    if not query_string:
+        return {}
     try:
         return dict(parse_qsl(query_string.decode("utf-8"), keep_blank_values=True, errors="strict"))
     except (UnicodeDecodeError, ValueError):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..providers import Provider
-from ..store import Account, NewMessage, Store, StoredSend
+from ..store import NO_CARRIER, OPTED_OUT, Account, NewMessage, Store, StoredSend
 from .numbers import to_e164
 
 TEXT_PLAIN = ""
@@ -73,20 +73,21 @@ class Router:
     on_queued: Callable[[], None] = lambda: None
 
     async def send(self, sender: Account, message: NewMessage) -> StoredSend:
-        recipients = await self.store.accounts_holding(message.peer)
-        if recipients:
-            return await self.store.record_send(sender, message, recipients)
         carrier = self.carriers.get(sender.provider) if sender.provider else None
-        if sender.provider is None or (carrier is not None and not carrier.off_net):
+        # A provider no longer in the config still queues: its jobs wait (and
+        # are listed by `outbox list`) until it is configured again.
+        off_net = sender.provider if carrier is None or carrier.off_net else None
+        stored = await self.store.record_send(sender, message, off_net)
+        if stored.status == NO_CARRIER:
             raise Refused(
                 f"{message.peer} is not a user of this service, and {sender.number} has no "
                 "SMS carrier: it can only message other users of this service"
             )
-        if await self.store.opted_out(sender.number, message.peer):
+        if stored.status == OPTED_OUT:
             raise Refused(
                 f"{message.peer} has opted out of messages from {sender.number} (they replied "
                 "STOP); they can text START to opt back in"
             )
-        stored = await self.store.record_send(sender, message, [], provider=sender.provider)
-        self.on_queued()
+        if stored.status == "queued":
+            self.on_queued()
         return stored

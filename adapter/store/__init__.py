@@ -19,11 +19,11 @@ from .carriers import FollowUps
 from .outbox import Job
 from .accounts import Account, AccountExists, NumberRoutedElsewhere
 from .engine import DatabaseUrlError, runner_for
-from .messages import INBOUND, OUTBOUND, MessageRow, NewMessage, StoredSend
+from .messages import INBOUND, NO_CARRIER, OPTED_OUT, OUTBOUND, MessageRow, NewMessage, StoredSend
 from .migrations import apply_pending
 
 __all__ = [
-    "INBOUND", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "FollowUps", "Job",
+    "INBOUND", "NO_CARRIER", "OPTED_OUT", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "FollowUps", "Job",
     "MessageRow", "NewMessage", "NumberRoutedElsewhere", "Store", "StoredSend",
 ]
 
@@ -68,18 +68,25 @@ class Store:
     async def account(self, username: str) -> Account | None:
         return await self._db.read(partial(account_queries.by_username, username=username))
 
-    async def accounts_holding(self, number: str) -> list[int]:
-        return await self._db.read(partial(account_queries.ids_holding, number=number))
-
     # -- messages -------------------------------------------------------------
-    async def record_send(
-        self, sender: Account, message: NewMessage, local_recipients: list[int],
-        provider: str | None = None,
-    ) -> StoredSend:
-        return await self._db.write(
-            partial(message_queries.record_send, sender=sender, message=message,
-                    local_recipients=local_recipients, provider=provider)
-        )
+    async def record_send(self, sender: Account, message: NewMessage,
+                          provider: str | None = None) -> StoredSend:
+        """Store a sent message: on-net to every account holding the number,
+        else queued for ``provider`` (unless the recipient opted out).
+
+        Nothing is written when it cannot go anywhere: the answer's status
+        is then ``NO_CARRIER`` or ``OPTED_OUT``.
+        """
+        def work(conn):
+            recipients = account_queries.ids_holding(conn, message.peer)
+            if not recipients:
+                if provider is None:
+                    return StoredSend(0, NO_CARRIER, ())
+                if carriers.opted_out(conn, sender.number, message.peer):
+                    return StoredSend(0, OPTED_OUT, ())
+            return message_queries.record_send(conn, sender, message, recipients, provider)
+
+        return await self._db.write(work)
 
     async def fetch(
         self,

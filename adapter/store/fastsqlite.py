@@ -113,17 +113,21 @@ class Connection:
 
     def execute(self, statement: sa.ClauseElement,
                 params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> Result:
-        if isinstance(params, Sequence) and not isinstance(params, Mapping):
+        if params.__class__ is list:
             return self._execute_many(statement, params)
-        keys = tuple(params) if params and isinstance(statement, sa.Insert) else None
+        keys = tuple(params) if params and statement.is_insert else None
         plan = _plan(statement, keys)
         cursor = self.raw.execute(plan.sql, self._parameters(plan, params))
-        rows = cursor.fetchall() if cursor.description else []
-        if rows and plan.row_type and any(plan.result_processors):
-            rows = [plan.row_type(*(p(v) if p else v for p, v in zip(plan.result_processors, row)))
-                    for row in rows]
-        elif rows and plan.row_type:
-            rows = [plan.row_type(*row) for row in rows]
+        if cursor.description is None:
+            return Result([], cursor.rowcount)
+        rows = cursor.fetchall()
+        row_type, processors = plan.row_type, plan.result_processors
+        if rows and row_type is not None:
+            if any(processors):
+                rows = [row_type(*(p(v) if p else v for p, v in zip(processors, row)))
+                        for row in rows]
+            else:
+                rows = [row_type(*row) for row in rows]
         return Result(rows, cursor.rowcount)
 
     def _execute_many(self, statement: sa.ClauseElement, rows: Sequence[Mapping]) -> Result:

@@ -16,6 +16,9 @@ from .schema import accounts, device_cursors, messages
 
 INBOUND = "in"
 OUTBOUND = "out"
+# StoredSend.status of a send that was not stored (see Store.record_send).
+NO_CARRIER = "no-carrier"
+OPTED_OUT = "opted-out"
 
 
 @dataclass(frozen=True)
@@ -180,9 +183,13 @@ def page(
     return [_row(r) for r in rows]
 
 
-_DEVICE_CURSOR = sa.select(device_cursors.c.last_received_id, device_cursors.c.last_sent_id).where(
-    (device_cursors.c.account_id == sa.bindparam("account_id"))
-    & (device_cursors.c.device == sa.bindparam("device"))
+# The account's newest id and, when the device fetched before, its cursors.
+_NEWEST_AND_DEVICE = (
+    sa.select(accounts.c.last_message_id, device_cursors.c.last_received_id,
+              device_cursors.c.last_sent_id)
+    .select_from(accounts.outerjoin(device_cursors, (device_cursors.c.account_id == accounts.c.id)
+                                    & (device_cursors.c.device == sa.bindparam("device"))))
+    .where(accounts.c.id == sa.bindparam("account_id"))
 )
 
 
@@ -206,11 +213,12 @@ def sync(
 
     Returns the pages and, per direction, the id the device has now reached.
     """
-    newest = last_sms_id(conn, account_id)
+    row = conn.execute(_NEWEST_AND_DEVICE, {"account_id": account_id, "device": device}).first()
+    newest = row.last_message_id if row else 0
     recorded = None
     if device:
-        row = conn.execute(_DEVICE_CURSOR, {"account_id": account_id, "device": device}).first()
-        recorded = {INBOUND: row.last_received_id, OUTBOUND: row.last_sent_id} if row else {}
+        known = row is not None and row.last_received_id is not None
+        recorded = {INBOUND: row.last_received_id, OUTBOUND: row.last_sent_id} if known else {}
     pages, reached = {}, {}
     for direction, after in reported.items():
         if after is not None and after > newest:

@@ -25,9 +25,8 @@ async def store(config):
 
 async def test_ids_are_per_account_and_shared_by_both_directions(store):
     alice, bob = await store.account("alice"), await store.account("bob")
-    first = await store.record_send(alice, NewMessage("+12025550102", "one"),
-                                    await store.accounts_holding("+12025550102"))
-    reply = await store.record_send(bob, NewMessage("+12025550101", "two"), [alice.id])
+    first = await store.record_send(alice, NewMessage("+12025550102", "one"))
+    reply = await store.record_send(bob, NewMessage("+12025550101", "two"))
     pages = await store.fetch(alice.id, None, {INBOUND: None, OUTBOUND: None}, 10)
     assert first.sms_id == 1 and first.status == "delivered"
     assert len(first.delivered) == 2  # bob and bob2 share the number
@@ -38,19 +37,26 @@ async def test_ids_are_per_account_and_shared_by_both_directions(store):
     assert pages[INBOUND][0].peer == "+12025550102"
 
 
-async def test_off_net_send_is_queued_and_delivered_to_nobody(store):
+async def test_off_net_send_is_queued_for_the_carrier_or_refused_without_one(store):
     alice = await store.account("alice")
-    stored = await store.record_send(alice, NewMessage("+14155550100", "hi"), [])
+    assert (await store.record_send(alice, NewMessage("+14155550100", "hi"))).status == "no-carrier"
+    stored = await store.record_send(alice, NewMessage("+14155550100", "hi"), provider="voip")
     assert stored.status == "queued"
     assert stored.delivered == ()
+    [job] = await store.jobs()
+    assert (job.provider, job.state, job.message_id) == ("voip", "queued", stored.message_id)
+    await store.set_opt_out(alice.number, "+14155550100", True, "STOP received")
+    refused = await store.record_send(alice, NewMessage("+14155550100", "again"), provider="voip")
+    assert refused.status == "opted-out"
+    assert len(await store.jobs()) == 1
 
 
 async def test_concurrent_sends_get_unique_increasing_ids(store):
     alice, bob = await store.account("alice"), await store.account("bob")
     await asyncio.gather(*[
-        store.record_send(sender, NewMessage(to, f"m{i}"), [])
+        store.record_send(sender, NewMessage(to, f"m{i}"), provider="voip")
         for i in range(40)
-        for sender, to in [(alice, "+12025550102"), (bob, "+12025550101")]
+        for sender, to in [(alice, "+14155550100"), (bob, "+14155550101")]
     ])
     pages = await store.fetch(alice.id, None, {OUTBOUND: 0}, 100)
     assert [m.sms_id for m in pages[OUTBOUND]] == list(range(1, 41))
@@ -59,9 +65,9 @@ async def test_concurrent_sends_get_unique_increasing_ids(store):
 async def test_crossed_on_net_sends_do_not_deadlock(store):
     alice, bob = await store.account("alice"), await store.account("bob")
     await asyncio.gather(*[
-        store.record_send(sender, NewMessage(to, "x"), [recipient.id])
+        store.record_send(sender, NewMessage(to, "x"))
         for _ in range(20)
-        for sender, to, recipient in [(alice, bob.number, bob), (bob, alice.number, alice)]
+        for sender, to in [(alice, bob.number), (bob, alice.number)]
     ])
     pages = await store.fetch(alice.id, None, {INBOUND: 0, OUTBOUND: 0}, 100)
     ids = sorted(m.sms_id for page in pages.values() for m in page)
