@@ -86,7 +86,7 @@ def lease(conn: sa.Connection, *, worker: str, limit: int, lease_seconds: float,
     )
     available = (jobs.c.state == QUEUED) | ((jobs.c.state == LEASED) & (jobs.c.lease_until < now))
     candidates = (
-        sa.select(jobs.c.id)
+        sa.select(jobs.c.id, jobs.c.state, jobs.c.updated_at)
         .where(available & (jobs.c.due_at <= now) & ~blocked)
         .order_by(jobs.c.id)
         .limit(limit)
@@ -94,9 +94,13 @@ def lease(conn: sa.Connection, *, worker: str, limit: int, lease_seconds: float,
     if conn.dialect.name == "postgresql":
         # Other dispatchers skip what this one is taking instead of waiting.
         candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(conn.execute(candidates).scalars())
-    if not ids:
+    taken = list(conn.execute(candidates))
+    if not taken:
         return []
+    ids = [row.id for row in taken]
+    # A job still marked leased was in the hands of a worker that died or
+    # hung: its send may have gone out, so it is treated as ambiguous.
+    recovered = {row.id: utc(row.updated_at) for row in taken if row.state == LEASED}
     conn.execute(
         jobs.update().where(jobs.c.id.in_(ids)).values(
             state=LEASED, leased_by=worker, lease_until=now + timedelta(seconds=lease_seconds),
@@ -109,7 +113,14 @@ def lease(conn: sa.Connection, *, worker: str, limit: int, lease_seconds: float,
         .where(jobs.c.id.in_(ids))
         .order_by(jobs.c.id)
     )
-    return [_job(row, with_message=True) for row in rows]
+    leased = []
+    for row in rows:
+        job = _job(row, with_message=True)
+        if job.id in recovered:
+            job.payload.setdefault("ambiguous", True)
+            job.payload.setdefault("ambiguous_since", recovered[job.id].isoformat())
+        leased.append(job)
+    return leased
 
 
 def finish(conn: sa.Connection, job_id: int, state: str, *, error: str | None = None,
