@@ -2,6 +2,11 @@
 
 Wire format: PROVIDERS.md "Plum DEV" and seed 004. Plum reaches North
 American numbers only and wants them as 11 digits with the leading 1.
+Callbacks come to the number's Application URL (inbound: ``sms_message_id``,
+``to``, ``from``, ``body``; answered with Plum's empty reply document) and to
+the ``result_url`` sent with each message (status). Plum posts forms; flat
+JSON objects with the same fields are accepted too, as are the result-URL
+field spellings in ID_FIELDS / STATUS_FIELDS (Plum's names are unconfirmed).
 
 Error mapping of a ``{"status":"failure","error":...}`` answer (the texts are
 free-form, so they are matched by the words that carry the meaning):

@@ -72,7 +72,7 @@ class FakePlum:
         self.queued: list[Queued] = []  # what Plum took and would send
         self.violations: list[str] = []
         self.script: list[str] = []
-        self.slow_seconds = 1.5
+        self.slow_seconds = 2.0
         self.url = ""
         self._lock = threading.Lock()
         self.app = Starlette(routes=[

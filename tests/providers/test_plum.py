@@ -37,7 +37,7 @@ def adapter(start_adapter, fake):
     return start_adapter(
         f'[providers.plum]\ntype = "plum"\nusername = "{PLUM_USER}"\n'
         f'password = "{PLUM_PASSWORD}"\nbase_url = "{fake.url}/ws/sms"\n'
-        "timeout_seconds = 0.5\n"
+        "timeout_seconds = 1.0\n"
     )
 
 
