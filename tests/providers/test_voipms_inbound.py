@@ -71,26 +71,23 @@ def test_a_repeated_callback_is_stored_once_and_acked_again(alice, fake, templat
     assert texts(alice) == ["only once", "a new one"]
 
 
-@pytest.mark.parametrize("spoil", [
-    lambda url: url.replace("token=", "tok="),
-    lambda url: url.replace("token=", "token=x"),
-    lambda url: url.replace("token=", "token=&"),
-], ids=["missing", "wrong", "empty"])
-def test_a_callback_without_the_secret_is_refused(alice, fake, template, spoil):
-    response = deliver(fake, spoil(template), message="forged")
-    assert response.status_code == 401
-    assert response.text != "ok"
+def test_a_callback_without_the_secret_is_refused(alice, fake, template):
+    for spoiled in (template.replace("token=", "tok="), template.replace("token=", "token=x"),
+                    template.replace("token=", "token=&")):
+        response = deliver(fake, spoiled, message="forged")
+        assert response.status_code == 401, spoiled
+        assert response.text != "ok"
     assert alice.received() == []
 
 
-@pytest.mark.parametrize("drop, change", [
-    ("message", {}), ("id", {}), ("from", {}), ("to", {}),
-    (None, {"sender": "not-a-number"}), (None, {"to": "12"}), (None, {"id": " "}),
-])
-def test_unusable_callbacks_are_400_and_store_nothing(alice, fake, template, drop, change):
-    url = template if drop is None else template.replace(f"&{drop}={{{drop.upper()}}}", "")
-    response = deliver(fake, url, **{"id": "900", **change})
-    assert response.status_code == 400
+def test_unusable_callbacks_are_400_and_store_nothing(alice, fake, template):
+    without = {name: template.replace(f"&{name}={{{name.upper()}}}", "")
+               for name in ("id", "from", "to", "message")}
+    for url, change in [*((url, {}) for url in without.values()),
+                        (template, {"sender": "not-a-number"}), (template, {"to": "12"}),
+                        (template, {"id": " "})]:
+        response = deliver(fake, url, **{"id": "900", **change})
+        assert response.status_code == 400, (url, change)
     assert alice.received() == []
     # Nothing was recorded as seen: the carrier's next, good try is stored.
     assert_acked(deliver(fake, template, id="900", message="second try"))
