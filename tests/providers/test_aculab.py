@@ -209,14 +209,19 @@ def test_a_bad_alphanumeric_id_stops_the_adapter_at_start(table, problem, config
 # -- reconcile: the provider on its own against the fake --------------------------------------
 @pytest.mark.anyio
 async def test_reconcile_asks_msg_status_instead_of_sending_again(fake):
+    # Through the dispatcher an ambiguous Aculab send has no refs (Aculab answers
+    # them all at once or not at all): this covers the check for when they are known.
     async with httpx2.AsyncClient() as http:
         provider = AculabProvider(
             config=ProviderConfig(name="acu", type="aculab", base_url=fake.url,
                                   settings={"username": USERNAME, "api_key": API_KEY}),
             http=http, hooks=HookUrls("https://x.example/i", "https://x.example/s", "s3cret"))
-        sms = OutboundSms(message_id=1, sender=ALICE, recipient=UK, text="x" * 200)
+        sms = OutboundSms(message_id=1, sender=ALICE, recipient=UK, text="x" * 200,
+                          status_url="https://adapter.example/hooks/acu/status?token=s3cret")
         sent = await provider.send(sms)
         assert sent.outcome is Outcome.ACCEPTED and len(sent.refs) == 2
+        # The callback carries our secret: Aculab must check the certificate.
+        assert fake.sends()[0]["status_ssl_check"] == "true"
         earlier = OutboundSms(**{**sms.__dict__, "refs": sent.refs})
 
         assert await provider.reconcile(earlier) == sent  # taken: nothing to resend
