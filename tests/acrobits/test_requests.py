@@ -22,13 +22,14 @@ def http(live_server):
 
 
 @pytest.fixture
-def alice(http, add_account):
-    return make_user(http, add_account, "alice", ALICE)
+def bob(http, add_account):
+    return make_user(http, add_account, "bob", BOB)
 
 
 @pytest.fixture
-def bob(http, add_account):
-    return make_user(http, add_account, "bob", BOB)
+def alice(http, add_account, bob):
+    """The sender; ``bob`` exists so that her messages have somewhere to go."""
+    return make_user(http, add_account, "alice", ALICE)
 
 
 def call(http: httpx2.Client, transport: str, fields: dict, path: str = SEND,

@@ -169,6 +169,7 @@ def test_fifty_concurrent_sends_get_fifty_increasing_ids(live_server, alice, bob
     {"username": "alice", "password": ""},
     {"username": "", "password": "alice-secret"},
     {"username": "ALICE", "password": "alice-secret"},
+    {"username": "a" * 1000, "password": "p" * 1000},
     {},
 ])
 def test_bad_credentials_are_401_with_one_answer(http, alice, bob, credentials):
@@ -233,3 +234,28 @@ def test_rejected_bodies_store_nothing(http, alice, bob, body, content_type, sta
     response = http.post(SEND, content=body, headers={"Content-Type": content_type})
     assert response.status_code == status
     assert history(alice, bob) == before
+
+
+def test_an_overlong_content_type_is_400_on_every_engine(alice, bob):
+    response = alice.send(BOB, "x", content_type="application/" + "x" * 300)
+    assert response.status_code == 400, response.text
+    assert "content_type" in response.json()["message"]
+    assert alice.sent() == []
+
+
+def test_an_overlong_device_name_is_accepted_on_every_engine(alice, bob):
+    device = "d" * 300
+    sms_id = alice.send_ok(BOB, "from a long-named device", device=device)
+    assert alice.sent(device=device)[0]["sms_id"] == sms_id
+
+
+@pytest.mark.parametrize("field", ["body", "username", "content_type", "disposition_notification",
+                                   "device"])
+def test_a_nul_character_is_400_on_every_engine(http, alice, bob, field):
+    fields = {**alice.credentials, "to": BOB, "body": "x", "content_type": "text/x-y",
+              "disposition_notification": "a:display", "device": "phone"}
+    fields[field] += "\x00tail"
+    response = http.post(SEND, json=fields)
+    assert response.status_code == 400, response.text
+    assert field in response.json()["message"]
+    assert alice.sent() == []
