@@ -135,7 +135,8 @@ class AculabProvider(Provider):
                 # Taken or not? Without refs reconcile cannot tell, so it is sent again.
                 return SendResult(Outcome.AMBIGUOUS,
                                   reason=f"msg_send answered {response.text[:200]!r}")
-        reason = f"Aculab refused it: {error_text(response)}"
+        reason = (f"Aculab refused it: {error_text(response)}" if response.status_code < 500
+                  else f"Aculab is unavailable (HTTP {response.status_code}): {error_text(response)}")
         if _refused(response):
             # How msg_send words a blocked pair is not documented: ask instead of guessing.
             since = await self._blocked_since(sms)
