@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..providers import Provider
-from ..store import NO_CARRIER, OPTED_OUT, Account, NewMessage, Store, StoredSend
+from ..store import NO_CARRIER, NOT_TEXT, OPTED_OUT, Account, NewMessage, Store, StoredSend
+from .disposition import RECEIPT_CONTENT_TYPE
 from .numbers import to_e164
 
 TEXT_PLAIN = ""
@@ -78,6 +79,15 @@ class Router:
         # are listed by `outbox list`) until it is configured again.
         off_net = sender.provider if carrier is None or carrier.off_net else None
         stored = await self.store.record_send(sender, message, off_net)
+        if stored.status == NOT_TEXT:
+            if message.content_type == RECEIPT_CONTENT_TYPE:
+                # A phone on the carrier's network cannot read the app's
+                # receipts; there is nothing to deliver and nothing to fail.
+                return stored
+            raise Refused(
+                f"Only text can be sent to {message.peer}, which is outside this service "
+                f"(this message is {message.content_type})"
+            )
         if stored.status == NO_CARRIER:
             raise Refused(
                 f"{message.peer} is not a user of this service, and {sender.number} has no "

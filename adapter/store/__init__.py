@@ -19,11 +19,11 @@ from .carriers import FollowUps
 from .outbox import Job
 from .accounts import Account, AccountExists, NumberRoutedElsewhere
 from .engine import DatabaseUrlError, runner_for
-from .messages import INBOUND, NO_CARRIER, OPTED_OUT, OUTBOUND, MessageRow, NewMessage, StoredSend
+from .messages import INBOUND, NO_CARRIER, NOT_TEXT, OPTED_OUT, OUTBOUND, MessageRow, NewMessage, StoredSend
 from .migrations import apply_pending
 
 __all__ = [
-    "INBOUND", "NO_CARRIER", "OPTED_OUT", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "FollowUps", "Job",
+    "INBOUND", "NO_CARRIER", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "FollowUps", "Job",
     "MessageRow", "NewMessage", "NumberRoutedElsewhere", "Store", "StoredSend",
 ]
 
@@ -75,11 +75,14 @@ class Store:
         else queued for ``provider`` (unless the recipient opted out).
 
         Nothing is written when it cannot go anywhere: the answer's status
-        is then ``NO_CARRIER`` or ``OPTED_OUT``.
+        is then ``NO_CARRIER``, ``OPTED_OUT`` or ``NOT_TEXT`` (carriers take
+        plain text only).
         """
         def work(conn):
             recipients = account_queries.ids_holding(conn, message.peer)
             if not recipients:
+                if message.content_type:  # a file transfer or receipt: not SMS text
+                    return StoredSend(0, NOT_TEXT, ())
                 if provider is None:
                     return StoredSend(0, NO_CARRIER, ())
                 if carriers.opted_out(conn, sender.number, message.peer):

@@ -19,6 +19,7 @@ OUTBOUND = "out"
 # StoredSend.status of a send that was not stored (see Store.record_send).
 NO_CARRIER = "no-carrier"
 OPTED_OUT = "opted-out"
+NOT_TEXT = "not-text"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,210 @@
+"""Routing a sent message: on-net to every account holding the number, else upstream."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapter.messaging import routing
+from tests.app_client import ALICE, BOB, CAROL, NOBODY, ids, make_user, texts
+from tests.conftest import run_cli
+
+# A carrier that is never reached: jobs for it stay in the outbox, retrying.
+UNREACHABLE_CARRIER = """
+[providers.upstream]
+type = "voipms"
+api_username = "adapter@example.com"
+api_password = "never-used"
+base_url = "http://127.0.0.1:9/api/v1"
+"""
+LOOPBACK = '\n[providers.local]\ntype = "loopback"\n'
+
+
+@pytest.fixture
+def http(live_server):
+    with live_server.client() as client:
+        yield client
+
+
+def users(http, add_account, *specs: tuple[str, str]):
+    return [make_user(http, add_account, name, number) for name, number in specs]
+
+
+def outbox_lines(config_file, capsys) -> list[str]:
+    capsys.readouterr()
+    assert run_cli(config_file, "outbox", "list") == 0
+    return [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+# -- on-net ---------------------------------------------------------------------------
+
+
+NOTATIONS = [
+    "+1 (202) 555-0102", "12025550102", "2025550102", "(202) 555-0102", "202.555.0102",
+    "+1-202-555-0102", "tel:+12025550102", "tel:+1-202-555-0102", "sip:+12025550102@host",
+    "sips:+12025550102@host;user=phone", "SIP:2025550102@pbx.example.com", "%2B12025550102",
+    "  +12025550102\n",
+]
+
+
+def test_every_notation_reaches_the_same_account(http, add_account):
+    alice, bob = users(http, add_account, ("alice", ALICE), ("bob", BOB))
+    sent = [alice.send_ok(to, f"#{i}") for i, to in enumerate(NOTATIONS)]
+    received = bob.received()
+    assert texts(received) == [f"#{i}" for i in range(len(NOTATIONS))]
+    assert {(m["sender"], m["stream_id"]) for m in received} == {(ALICE, ALICE)}
+    outgoing = alice.sent()
+    assert [m["sms_id"] for m in outgoing] == sent
+    assert {(m["recipient"], m["stream_id"]) for m in outgoing} == {(BOB, BOB)}
+
+
+def test_the_account_number_may_be_typed_in_any_notation(http, add_account):
+    alice, bob = users(http, add_account, ("alice", "(202) 555-0101"), ("bob", "tel:+1-202-555-0102"))
+    alice.send_ok(BOB, "hello")
+    [message] = bob.received()
+    assert message["sender"] == ALICE
+    bob.send_ok("2025550101", "hi back")
+    assert texts(alice.received()) == ["hi back"]
+
+
+def test_a_shared_number_delivers_to_every_holder(http, add_account):
+    alice, bob, carol = users(http, add_account, ("alice", ALICE), ("bob", BOB), ("carol", BOB))
+    sms_id = alice.send_ok("2025550102", "to the team")
+    for holder in (bob, carol):
+        [message] = holder.received()
+        assert (message["sms_text"], message["sender"]) == ("to the team", ALICE)
+    assert ids(alice.sent()) == [int(sms_id)]
+    # Each holder's copy takes the next id of that holder's own sequence.
+    carol.send_ok(ALICE, "carol answers")
+    assert ids(carol.sent()) == [2]
+    [reply] = alice.received()
+    assert (reply["sender"], reply["stream_id"]) == (BOB, BOB)
+
+
+def test_messages_between_holders_of_one_number(http, add_account):
+    bob, carol = users(http, add_account, ("bob", BOB), ("carol", BOB))
+    bob.send_ok(BOB, "note to the shared line")
+    [message] = carol.received()
+    assert (message["sms_text"], message["sender"]) == ("note to the shared line", BOB)
+    assert texts(bob.sent()) == ["note to the shared line"]
+
+
+def test_on_net_wins_over_the_carrier(start_adapter, add_account, capsys):
+    server = start_adapter(UNREACHABLE_CARRIER)
+    with server.client() as http:
+        alice = make_user(http, add_account, "alice", ALICE)
+        bob = make_user(http, add_account, "bob", BOB, provider="upstream")
+        bob.send_ok(ALICE, "on-net")
+        assert texts(alice.received()) == ["on-net"]
+    assert outbox_lines(server.config_file, capsys) == []
+
+
+# -- off-net ---------------------------------------------------------------------------
+
+
+def test_a_number_nobody_holds_is_queued_for_the_carrier(start_adapter, add_account, capsys):
+    server = start_adapter(UNREACHABLE_CARRIER)
+    with server.client() as http:
+        bob = make_user(http, add_account, "bob", BOB)
+        alice = make_user(http, add_account, "alice", ALICE, provider="upstream")
+        sms_id = alice.send_ok("(202) 555-0199", "off to the carrier")
+        assert [(m["sms_id"], m["recipient"], m["sms_text"]) for m in alice.sent()] == [
+            (sms_id, NOBODY, "off to the carrier")]
+        assert alice.received() == bob.received() == []
+    [job] = outbox_lines(server.config_file, capsys)
+    assert "\tupstream\t" in job
+
+
+@pytest.mark.parametrize("provider", [None, "local"])
+def test_without_a_carrier_a_number_nobody_holds_is_refused(start_adapter, add_account,
+                                                            capsys, provider):
+    server = start_adapter(LOOPBACK)
+    with server.client() as http:
+        options = {"provider": provider} if provider else {}
+        alice = make_user(http, add_account, "alice", ALICE, **options)
+        bob = make_user(http, add_account, "bob", BOB)
+        response = alice.send(NOBODY, "lost")
+        assert response.status_code == 403
+        message = response.json()["message"]
+        assert NOBODY in message and ALICE in message
+        assert alice.sent() == bob.received() == []
+    assert outbox_lines(server.config_file, capsys) == []
+
+
+def test_carriers_get_text_only(start_adapter, add_account, capsys):
+    server = start_adapter(UNREACHABLE_CARRIER)
+    with server.client() as http:
+        alice = make_user(http, add_account, "alice", ALICE, provider="upstream")
+        media = alice.send(NOBODY, '{"attachments": [{"content-url": "https://x/y.jpg"}]}',
+                           content_type="application/x-acro-filetransfer+json")
+        assert media.status_code == 403
+        assert "Only text" in media.json()["message"]
+        # A receipt for someone outside the service has nowhere to go: accepted, not kept.
+        receipt = alice.send(NOBODY, '{"message-id": "abc", "display-notification": {}}',
+                             content_type="application/x-acro-disposition-notification")
+        assert receipt.status_code == 200 and receipt.json() == {}
+        assert alice.sent() == []
+    assert outbox_lines(server.config_file, capsys) == []
+
+
+# -- region ------------------------------------------------------------------------------
+
+
+def test_numbers_without_a_country_code_follow_default_region(config_file, start_adapter,
+                                                              add_account):
+    config_file.write_text('default_region = "GB"\n' + config_file.read_text())
+    with start_adapter().client() as http:
+        alice, bob = users(http, add_account, ("alice", "020 7946 0958"),
+                           ("bob", "07700 900123"))
+        alice.send_ok("07700 900123", "hello from London")
+        [message] = bob.received()
+        assert message["sender"] == message["stream_id"] == "+442079460958"
+        assert alice.sent()[0]["recipient"] == "+447700900123"
+        # A US number needs its country code now.
+        assert alice.send("2025550102", "x").status_code in (400, 403)
+
+
+# -- the message rules ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("", ""), ("text/plain", ""), ("Text/Plain; charset=UTF-8", ""), ("  ", ""),
+    ("application/x-acro-filetransfer+json", "application/x-acro-filetransfer+json"),
+    ("application/x-acro-disposition-notification",
+     "application/x-acro-disposition-notification"),
+    (" image/jpeg ", "image/jpeg"),
+    ("application/json; charset=utf-8", "application/json; charset=utf-8"),
+])
+def test_content_types_are_normalised(given, stored):
+    assert routing.normalise_content_type(given) == stored
+
+
+@pytest.mark.parametrize("given", ["plain", "text/", "/json", "text plain/x", "a/b/c",
+                                   "application/" + "x" * 300, "<script>/x"])
+def test_content_types_that_are_not_mime_types_are_refused(given):
+    with pytest.raises(routing.InvalidMessage):
+        routing.normalise_content_type(given)
+
+
+def test_prepare_builds_the_stored_message():
+    message = routing.prepare(routing.Outgoing(
+        to="tel:+1-202-555-0102", body=" hi ", content_type="TEXT/PLAIN",
+        disposition_notification="  id.1:display ", device="phone"), "US")
+    assert (message.peer, message.body, message.content_type) == (BOB, " hi ", "")
+    assert (message.disposition_notification, message.device) == ("id.1:display", "phone")
+
+
+@pytest.mark.parametrize("outgoing", [
+    routing.Outgoing(to=BOB, body=""),
+    routing.Outgoing(to=BOB, body="x", disposition_notification="a:" + "d" * 1024),
+    routing.Outgoing(to=BOB, body="x", content_type="nonsense"),
+])
+def test_prepare_refuses_unusable_messages(outgoing):
+    with pytest.raises(routing.InvalidMessage):
+        routing.prepare(outgoing, "US")
+
+
+def test_carol_is_not_bob(http, add_account):
+    alice, bob, carol = users(http, add_account, ("alice", ALICE), ("bob", BOB), ("carol", CAROL))
+    alice.send_ok(CAROL, "only for carol")
+    assert texts(carol.received()) == ["only for carol"]
+    assert bob.received() == []
