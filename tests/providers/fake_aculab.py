@@ -87,9 +87,9 @@ class FakeAculab:
 
     @classmethod
     @contextlib.contextmanager
-    def served(cls, sock=None) -> Iterator[FakeAculab]:
+    def served(cls) -> Iterator[FakeAculab]:
         fake = cls()
-        with serving(fake.app, sock) as url:
+        with serving(fake.app) as url:
             fake.url = url
             yield fake
         fake.http.close()
