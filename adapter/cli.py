@@ -17,7 +17,7 @@ import account_xml
 
 from . import passwords
 from .app import FETCH_PATH, SEND_PATH, create_app, webhook_secrets
-from .providers import hook_urls, provider_class
+from .providers import check_providers, hook_urls, provider_class
 from .store.outbox import STATES
 from .config import Config, ConfigError, load_config
 from .messaging.numbers import UnusableNumber, to_e164
@@ -44,6 +44,7 @@ class CommandError(Exception):
 def cmd_serve(args, config: Config) -> None:
     import uvicorn
 
+    check_providers(config)
     # The app's lifespan migrates the database and logs first-start hints.
     uvicorn.run(create_app(config), host=args.host, port=args.port, **UVICORN_SETTINGS)
 

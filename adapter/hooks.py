@@ -33,7 +33,7 @@ async def _provider_and_fields(request: Request, kind: str) -> tuple[Provider, d
     if not provider.authenticate(kind, request.query_params, request.headers):
         log.warning("%s %s callback refused: bad or missing secret", provider.name, kind)
         raise ServiceError(401, "Unauthenticated callback")
-    fields = await read_fields(request, services.config.max_request_bytes)
+    fields = await read_fields(request, services.config.max_request_bytes, nested_as_json=True)
     fields.pop("token", None)
     return provider, fields
 

@@ -54,7 +54,7 @@ def _is_json(media_type: str, body: bytes) -> bool:
     return form_or_none and body.lstrip().startswith(b"{")
 
 
-def _parse_json(body: bytes) -> dict[str, str]:
+def _parse_json(body: bytes, nested_as_json: bool = False) -> dict[str, str]:
     try:
         # strict=False: accept raw newlines and tabs inside strings, which an
         # app substituting %sms_body% without escaping them would send.
@@ -65,7 +65,7 @@ def _parse_json(body: bytes) -> dict[str, str]:
         raise ServiceError(400, "The JSON body must be an object")
     fields = {}
     for name, value in data.items():
-        if isinstance(value, (dict, list)):
+        if isinstance(value, (dict, list)) and not nested_as_json:
             # {name!r}: the name is the client's text; repr keeps lone surrogates
             # and control characters out of the JSON or XML answer.
             raise ServiceError(400, f"Field {name!r} must be a string, not a JSON {type(value).__name__}")
@@ -103,15 +103,20 @@ def _check_unicode(fields: Mapping[str, str]) -> None:
             raise ServiceError(400, f"Field {name!r} contains a NUL character")
 
 
-async def read_fields(request: Request, max_bytes: int) -> dict[str, str]:
-    """Query parameters, overlaid by the POST body's fields when there is one."""
+async def read_fields(request: Request, max_bytes: int,
+                      nested_as_json: bool = False) -> dict[str, str]:
+    """Query parameters, overlaid by the POST body's fields when there is one.
+
+    ``nested_as_json``: a JSON list or object value is kept as its JSON text
+    (carrier callbacks, e.g. Aculab's ``msg_media`` list) instead of refused.
+    """
     fields = _parse_query(request.scope.get("query_string", b""))
     if request.method == "POST":
         body = await read_body(request, max_bytes)
         media_type = _media_type(request)
         if body.strip():
             if _is_json(media_type, body):
-                fields.update(_parse_json(body))
+                fields.update(_parse_json(body, nested_as_json))
             elif media_type in ("application/x-www-form-urlencoded", ""):
                 fields.update(_parse_form(body))
             else:

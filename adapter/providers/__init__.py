@@ -59,3 +59,11 @@ def new_http_client() -> httpx2.AsyncClient:
 
 def loopback_config(name: str = "loopback") -> ProviderConfig:
     return ProviderConfig(name=name, type="loopback")
+
+
+def check_providers(config: Config) -> None:
+    """Build each provider once, so a bad setting stops start-up with its
+    ConfigError instead of failing inside the running server."""
+    hooks = HookUrls(inbound="", status="", secret="check")
+    for settings in config.providers.values():
+        provider_class(settings.type)(config=settings, http=None, hooks=hooks)

@@ -158,9 +158,10 @@ class Provider:
         """The outcome an HTTP status alone decides (None: read the body)."""
         if response.status_code in (408, 429) or response.status_code >= 500:
             return Outcome.TRANSIENT
-        if response.status_code in (401, 403):
-            # Bad credentials need the operator, but no message is at fault:
-            # keep it queued until they are fixed (or it ages out).
+        if response.status_code in (401, 403, 404, 405):
+            # Bad credentials or a wrong base_url need the operator, but no
+            # message is at fault: keep it queued until they are fixed (or it
+            # ages out into the dead letters).
             return Outcome.TRANSIENT
         if response.status_code >= 400:
             return Outcome.PERMANENT
