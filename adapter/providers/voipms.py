@@ -4,8 +4,7 @@
   ``method=sendSMS``, ``did`` and ``dst`` (10-digit NANP) and ``message``
   (at most 160 characters). The API takes GET or POST; we POST a form so the
   password and the text stay out of URLs and the access logs that keep them.
-  The answer is HTTP 200 with ``{"status": "success", "sms": 23434}`` or
-  ``{"status": "<error code>"}``.
+  Answers: HTTP 200, ``{"status": "success", "sms": 23434}`` or ``{"status": "<error>"}``.
 - Longer text goes as independent, ordered parts (no concatenation headers
   at this API), one request each; the job's ``parts_done``/``refs`` carry the
   progress across retries so an accepted part is never sent twice.
@@ -125,14 +124,11 @@ class VoipmsProvider(Provider):
     def endpoint(self) -> str:
         return f"{self.base_url}/rest.php"
 
-    def _credentials(self) -> dict[str, str]:
-        return {"api_username": self.setting("api_username"),
-                "api_password": self.setting("api_password")}
-
     async def _call(self, method: str, **params: str) -> httpx2.Response:
-        return await self.http.post(
-            self.endpoint, data={**self._credentials(), "method": method, **params},
-            timeout=self.timeout, headers=self.request_headers())
+        auth = {"api_username": self.setting("api_username"),
+                "api_password": self.setting("api_password")}
+        return await self.http.post(self.endpoint, data={**auth, "method": method, **params},
+                                    timeout=self.timeout, headers=self.request_headers())
 
     # -- sending ---------------------------------------------------------------------
     async def submit(self, sms: OutboundSms) -> SendResult:

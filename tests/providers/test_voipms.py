@@ -140,6 +140,21 @@ def test_a_send_the_carrier_never_took_is_sent_again(alice, fake, adapter, capsy
     assert [sms.message for sms in fake.sent()] == ["lost in transit"]
 
 
+def test_while_the_history_is_unreadable_it_asks_again_instead_of_resending(
+        alice, fake, adapter, capsys):
+    fake.then(SLOW)
+    alice.send_ok(REMOTE, "still there?")
+    wait_for(lambda: fake.sends, what="the send")
+    fake.outage = True  # the slow send is past the door; getSMS now fails
+    wait_for(lambda: len(fake.lookups) >= 3, what="repeated history lookups")
+    assert len(fake.sends) == 1
+
+    fake.outage = False
+    settled(adapter, capsys, "done")
+    assert len(fake.sends) == 1
+    assert stored_refs(adapter, "still there?") == [str(fake.sent()[0].id)]
+
+
 def test_a_lost_answer_mid_message_resumes_after_the_reconciled_part(alice, fake, adapter,
                                                                      capsys):
     fake.then("success", SLOW)
