@@ -60,9 +60,12 @@ class User:
         return self.fetch(**fields)["sent_smss"]
 
 
-def make_user(http: httpx2.Client, add_account, username: str, number: str) -> User:
+def make_user(http: httpx2.Client, add_account, username: str, number: str,
+              **options: str) -> User:
+    """Add the account through the CLI (``options``: e.g. ``provider``); its password
+    is ``"<username>-secret"``."""
     password = f"{username}-secret"
-    add_account(username, number, password=password)
+    add_account(username, number, password=password, **options)
     return User(http, username, password, number)
 
 
