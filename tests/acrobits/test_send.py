@@ -157,7 +157,9 @@ def test_fifty_concurrent_sends_get_fifty_increasing_ids(live_server, alice, bob
     by_id = {int(m["sms_id"]): m["sms_text"] for m in sent}
     for response, i in zip(responses, range(50)):
         assert by_id[int(response.json()["sms_id"])] == f"n{i}"
-    assert sorted(texts(bob.received())) == sorted(["warm up"] + [f"n{i}" for i in range(50)])
+    received = bob.received()
+    assert sorted(texts(received)) == sorted(["warm up"] + [f"n{i}" for i in range(50)])
+    assert ids(received) == sorted(set(ids(received)))
 
 
 # -- refusals ------------------------------------------------------------------------------
