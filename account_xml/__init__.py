@@ -38,6 +38,9 @@ class AccountXmlError(ValueError):
 class ServiceUrls:
     send: str
     fetch: str
+    # Without these the app reports no push tokens, so gets no message pushes.
+    push_token: str | None = None
+    account_removal: str | None = None
 
 
 _environment = jinja2.Environment(

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .acrobits.fetch import fetch_messages, fetch_messages_legacy
+from .acrobits.push_tokens import report_account_removal, report_push_token
 from .acrobits.send import send_message
 from .acrobits.service import Services
 from . import hooks
@@ -23,6 +24,7 @@ from .config import Config
 from .dispatch import Dispatcher, RetryPolicy
 from .messaging.routing import Router
 from .providers import build_providers, new_http_client
+from .push import PushClient, Pusher
 from .passwords import CredentialCache
 from .store import Store
 
@@ -33,8 +35,16 @@ access_log = logging.getLogger("adapter.access")
 SEND_PATH = "/acrobits/send"
 FETCH_PATH = "/acrobits/fetch"
 FETCH_LEGACY_PATH = "/acrobits/fetch-legacy"
+PUSH_TOKEN_PATH = "/acrobits/push-token"
+ACCOUNT_REMOVAL_PATH = "/acrobits/account-removal"
 
-SECRET_PARAMETERS = {"password", "pass", "api_password", "api_key", "token", "secret"}
+# Lower case. Push tokens count: with a device's token and app id anyone may
+# push to it through the (unauthenticated) push service.
+SECRET_PARAMETERS = {
+    "password", "pass", "api_password", "api_key", "token", "secret",
+    "pushtoken", "pushtokenother", "pushtokenincomingcall", "push_token", "push_token_other",
+    "push_token_incoming_call", "token_other", "token_msgs", "token_calls",
+}
 
 
 def mask_query(query: str) -> str:
@@ -138,6 +148,8 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
                 max_age_seconds=config.outbox.max_age_seconds),
             poll_seconds=config.outbox.poll_seconds, lease_seconds=config.outbox.lease_seconds,
             batch=config.outbox.batch,
+            pusher=Pusher(own_store, PushClient(http, config.push.url, config.push.timeout_seconds),
+                          preview=config.push.preview),
         )
         router = Router(own_store, carriers, on_queued=dispatcher.wake)
         app.state.services = Services(config=config, store=own_store,
@@ -160,6 +172,8 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         Route(SEND_PATH, send_message, methods=methods),
         Route(FETCH_PATH, fetch_messages, methods=methods),
         Route(FETCH_LEGACY_PATH, fetch_messages_legacy, methods=methods),
+        Route(PUSH_TOKEN_PATH, report_push_token, methods=methods),
+        Route(ACCOUNT_REMOVAL_PATH, report_account_removal, methods=methods),
         Route("/hooks/{name}/inbound", hooks.inbound, methods=methods),
         Route("/hooks/{name}/status", hooks.status, methods=methods),
     ]

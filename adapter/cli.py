@@ -16,7 +16,9 @@ import sqlalchemy.exc
 import account_xml
 
 from . import passwords
-from .app import FETCH_PATH, SEND_PATH, create_app, webhook_secrets
+from .app import (
+    ACCOUNT_REMOVAL_PATH, FETCH_PATH, PUSH_TOKEN_PATH, SEND_PATH, create_app, webhook_secrets,
+)
 from .providers import check_providers, hook_urls, provider_class
 from .store.outbox import STATES
 from .config import Config, ConfigError, load_config
@@ -135,7 +137,10 @@ async def cmd_account_passwd(args, config: Config, store: Store) -> None:
 
 async def cmd_account_xml(args, config: Config, store: Store) -> None:
     account = await _existing(store, args.username)
-    urls = account_xml.ServiceUrls(send=config.public(SEND_PATH), fetch=config.public(FETCH_PATH))
+    urls = account_xml.ServiceUrls(
+        send=config.public(SEND_PATH), fetch=config.public(FETCH_PATH),
+        push_token=config.public(PUSH_TOKEN_PATH),
+        account_removal=config.public(ACCOUNT_REMOVAL_PATH))
     sys.stdout.write(
         account_xml.render(username=account.username, display_name=account.display_name,
                            urls=urls, title=args.title)

@@ -59,6 +59,8 @@ class ProviderConfig:
 class PushConfig:
     url: str = DEFAULT_PUSH_URL
     preview: bool = True
+    # How long one push request may take before it is retried later.
+    timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class _ConfigReader:
     def read(self, raw: dict[str, Any]) -> Config:
         self._reject_unknown(raw, self.TOP_LEVEL, "")
         push_raw = self._table(raw, "push")
-        self._reject_unknown(push_raw, {"url", "preview"}, "push.")
+        self._reject_unknown(push_raw, {"url", "preview", "timeout_seconds"}, "push.")
         providers_raw = self._table(raw, "providers")
         outbox_raw = self._table(raw, "outbox")
         defaults = OutboxConfig()
@@ -152,6 +154,8 @@ class _ConfigReader:
             push=PushConfig(
                 url=self._http_url("push.url", push_raw.get("url", DEFAULT_PUSH_URL)),
                 preview=self._bool("push.preview", push_raw.get("preview", True)),
+                timeout_seconds=self._positive_number(
+                    "push.timeout_seconds", push_raw.get("timeout_seconds", 10.0), float),
             ),
             outbox=OutboxConfig(**{
                 key: self._positive_number(f"outbox.{key}", outbox_raw[key], type(getattr(defaults, key)))

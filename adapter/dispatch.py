@@ -1,7 +1,9 @@
 """The outbox worker: leases due jobs and carries them to the carriers.
 
 Runs inside every ``serve`` process; several may share one database, and
-the lease guarantees no two take the same job. A job's message is already
+the lease guarantees no two take the same job. Jobs of kind "push" go to
+``adapter/push/`` (a NotifyTextMessage to one device); the rest here are
+carrier sends. A send job's message is already
 committed and acknowledged to the app, so nothing here may lose it: every
 outcome is written back with the job in one transaction, transient failures
 are retried with exponential backoff and jitter, and a job older than
@@ -21,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 
 from .messaging.status import follow_ups
 from .providers import OutboundSms, Outcome, Provider, SendResult
-from .store import Job, Store
+from .push import Pusher
+from .store import PUSH, Job, Store
 from .store.outbox import DEAD, DONE, FAILED, QUEUED
 
 log = logging.getLogger("adapter.dispatch")
@@ -42,9 +45,10 @@ class RetryPolicy:
 class Dispatcher:
     def __init__(self, store: Store, carriers: Mapping[str, Provider], *,
                  policy: RetryPolicy = RetryPolicy(), poll_seconds: float = 1.0,
-                 lease_seconds: float = 120.0, batch: int = 16):
+                 lease_seconds: float = 120.0, batch: int = 16, pusher: Pusher | None = None):
         self.store = store
         self.carriers = carriers
+        self.pusher = pusher
         self.policy = policy
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
@@ -59,13 +63,15 @@ class Dispatcher:
     async def run(self) -> None:
         log.info("dispatcher %s started", self.worker)
         while True:
+            # Cleared before the pass, not after: work committed while the
+            # pass runs must not wait for the next poll.
+            self._wake.clear()
             try:
                 done = await self.run_once()
             except Exception:  # the loop must survive a database hiccup
                 log.exception("dispatcher pass failed; retrying")
                 done = 0
             if done < self.batch:
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 except TimeoutError:
@@ -78,6 +84,9 @@ class Dispatcher:
         return len(jobs)
 
     async def run_job(self, job: Job) -> None:
+        if job.kind == PUSH:
+            await self._push(job)
+            return
         carrier = self.carriers.get(job.provider or "")
         if carrier is None or job.message is None:
             reason = f"provider {job.provider!r} is not configured"
@@ -93,6 +102,13 @@ class Dispatcher:
             if result.outcome is Outcome.AMBIGUOUS:
                 job.payload.setdefault("ambiguous_since", started.isoformat())
         await self._settle(job, result)
+
+    async def _push(self, job: Job) -> None:
+        if self.pusher is None:  # a dispatcher built for carriers only
+            await self.store.settle_push(job, self.worker, state=FAILED,
+                                         error="push notifications are not set up")
+            return
+        await self.pusher.run(job, self.worker, self.policy)
 
     @staticmethod
     def _sms(job: Job, carrier: Provider) -> OutboundSms:
@@ -121,6 +137,7 @@ class Dispatcher:
             await self.store.settle_job(job, self.worker, state=FAILED, error=result.reason,
                                         refs=result.refs, message_state="failed",
                                         follow_ups=follow_ups, opt_out=opt_out)
+            self.wake()  # the failure notice may have queued pushes
         else:
             await self._retry_or_bury(job, result)
 
@@ -134,6 +151,7 @@ class Dispatcher:
             await self.store.settle_job(job, self.worker, state=DEAD, error=reason,
                                         payload=payload, refs=result.refs,
                                         message_state="failed", follow_ups=follow_ups)
+            self.wake()  # the failure notice may have queued pushes
             return
         due = now + timedelta(seconds=self.policy.delay(job.attempts))
         await self.store.settle_job(job, self.worker, state=QUEUED, error=result.reason,

@@ -46,13 +46,15 @@ async def inbound(request: Request) -> Response:
         return _refuse(error.status, error.message)
     except WebhookError as error:
         return _refuse(400, str(error))
-    store = request.app.state.services.store
-    for sms in messages:
-        await receive(store, provider, sms)
+    services = request.app.state.services
+    stored = [await receive(services.store, provider, sms) for sms in messages]
+    if any(stored):
+        services.router.on_queued()  # pushes for the recipients' devices
     return provider.inbound_ack()
 
 
-async def receive(store, provider: Provider, sms: InboundSms) -> None:
+async def receive(store, provider: Provider, sms: InboundSms) -> bool:
+    """Store one inbound message; True when something new landed."""
     part = (sms.part.group, sms.part.position, sms.part.total) if sms.part else None
     deliveries = await store.record_inbound(
         provider=provider.name, carrier_id=sms.carrier_id, sender=sms.sender,
@@ -60,6 +62,7 @@ async def receive(store, provider: Provider, sms: InboundSms) -> None:
     if deliveries == []:
         log.warning("%s: inbound %s for %s, which no account holds", provider.name,
                     sms.carrier_id, sms.recipient)
+    return bool(deliveries)
 
 
 async def status(request: Request) -> Response:
@@ -70,10 +73,13 @@ async def status(request: Request) -> Response:
         return _refuse(error.status, error.message)
     except WebhookError as error:
         return _refuse(400, str(error))
-    store = request.app.state.services.store
+    services = request.app.state.services
+    store = services.store
     for update in updates:
         message = await store.apply_ref_status(provider.name, update.ref, update.state,
                                                update.reason, follow_ups)
+        if message is not None and update.state in ("delivered", "failed"):
+            services.router.on_queued()  # a receipt or notice may have queued pushes
         if message is None:
             log.info("%s: status %s for unknown ref %s", provider.name, update.state, update.ref)
         elif update.opted_out:

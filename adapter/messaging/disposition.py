@@ -31,3 +31,25 @@ def delivery_receipt(message_id: str, when: datetime | None = None) -> str:
         "message-id": message_id,
         "delivery-notification": {"datetime": moment, "status": "delivered"},
     })
+
+
+def is_receipt(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == RECEIPT_CONTENT_TYPE
+
+
+def displayed_ids(body: str) -> tuple[str, ...]:
+    """The message-ids a receipt body reports as displayed (an object or an
+    array of them; ``message-id`` or the newer ``message_id``). Unreadable
+    receipts report nothing: they are relayed all the same."""
+    try:
+        data = json.loads(body, strict=False)
+    except ValueError:
+        return ()
+    found = []
+    for item in data if isinstance(data, list) else [data]:
+        if not isinstance(item, dict) or not isinstance(item.get("display-notification"), dict):
+            continue
+        message_id = item.get("message-id", item.get("message_id"))
+        if isinstance(message_id, str) and message_id.strip():
+            found.append(message_id.strip())
+    return tuple(dict.fromkeys(found))[:100]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..providers import Provider
 from ..store import NO_CARRIER, NOT_TEXT, OPTED_OUT, Account, NewMessage, Store, StoredSend
-from .disposition import RECEIPT_CONTENT_TYPE
+from .disposition import RECEIPT_CONTENT_TYPE, displayed_ids, is_receipt
 from .numbers import to_e164
 
 TEXT_PLAIN = ""
@@ -50,12 +50,15 @@ def prepare(outgoing: Outgoing, default_region: str) -> NewMessage:
         raise InvalidMessage("The message body is empty")
     if len(outgoing.disposition_notification) > MAX_DISPOSITION_LENGTH:
         raise InvalidMessage("disposition_notification is too long")
+    content_type = normalise_content_type(outgoing.content_type)
     return NewMessage(
         peer=to_e164(outgoing.to, default_region),
         body=outgoing.body,
-        content_type=normalise_content_type(outgoing.content_type),
+        content_type=content_type,
         disposition_notification=outgoing.disposition_notification.strip(),
         device=outgoing.device or None,
+        # What the sender's own app displayed: no longer unread for its badge.
+        displays=displayed_ids(outgoing.body) if is_receipt(content_type) else (),
     )
 
 
@@ -70,7 +73,8 @@ class Router:
 
     store: Store
     carriers: Mapping[str, Provider] = field(default_factory=dict)
-    # Called after a message is queued for a carrier (wakes the dispatcher).
+    # Called after a message is queued for a carrier or pushes are queued for
+    # the recipients' devices (wakes the dispatcher).
     on_queued: Callable[[], None] = lambda: None
 
     async def send(self, sender: Account, message: NewMessage) -> StoredSend:
@@ -98,6 +102,6 @@ class Router:
                 f"{message.peer} has opted out of messages from {sender.number} (they replied "
                 "STOP); they can text START to opt back in"
             )
-        if stored.status == "queued":
+        if stored.status == "queued" or stored.pushes:
             self.on_queued()
         return stored

@@ -15,16 +15,19 @@ from . import accounts as account_queries
 from . import carriers
 from . import messages as message_queries
 from . import outbox
+from . import push as push_queries
 from .carriers import FollowUps
 from .outbox import Job
 from .accounts import Account, AccountExists, NumberRoutedElsewhere
 from .engine import DatabaseUrlError, runner_for
 from .messages import INBOUND, NO_CARRIER, NOT_TEXT, OPTED_OUT, OUTBOUND, MessageRow, NewMessage, StoredSend
 from .migrations import apply_pending
+from .push import PUSH, PushTarget, Registration, TokenPair
 
 __all__ = [
     "INBOUND", "NO_CARRIER", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "FollowUps", "Job",
-    "MessageRow", "NewMessage", "NumberRoutedElsewhere", "Store", "StoredSend",
+    "MessageRow", "NewMessage", "NumberRoutedElsewhere", "PUSH", "PushTarget", "Registration",
+    "Store", "StoredSend", "TokenPair",
 ]
 
 
@@ -34,6 +37,9 @@ class Store:
         # (account id, device) -> cursors this process last wrote, so a fetch
         # with nothing new costs no write.
         self._device_cursors: dict[tuple[int, str], tuple[int, int]] = {}
+        # account id -> the read marker this process last raised it to (the
+        # marker only rises, so a stale value only costs a redundant write).
+        self._read_marks: dict[int, int] = {}
         self.description = self._db.description
 
     # -- schema -------------------------------------------------------------
@@ -79,6 +85,8 @@ class Store:
         plain text only).
         """
         def work(conn):
+            if message.displays:  # the sender's app has shown these messages
+                push_queries.mark_displayed(conn, sender.id, message.peer, message.displays)
             recipients = account_queries.ids_holding(conn, message.peer)
             if not recipients:
                 if message.content_type:  # a file transfer or receipt: not SMS text
@@ -98,27 +106,44 @@ class Store:
         reported: dict[str, int | None],
         limit: int,
     ) -> dict[str, list[MessageRow]]:
-        """Each direction's messages after the device's cursor (see ``messages.sync``)."""
+        """Each direction's messages after the device's cursor (see ``messages.sync``).
+
+        Received messages it returns are read from now on (the push badge).
+        A fetch with nothing new writes nothing.
+        """
         pages, reached = await self._db.read(
             partial(message_queries.sync, account_id=account_id, device=device,
                     reported=reported, limit=limit)
         )
+        received = pages.get(INBOUND)
+        read_up_to = received[-1].sms_id if received else 0
+        if read_up_to <= self._read_marks.get(account_id, 0):
+            read_up_to = 0
+        cursor = None
         if device:
-            await self._save_device_cursor(account_id, device, reached)
+            cursor = (reached.get(INBOUND, 0), reached.get(OUTBOUND, 0))
+            if self._device_cursors.get((account_id, device)) == cursor:
+                cursor = None
+        if cursor or read_up_to:
+            await self._after_fetch(account_id, device, cursor, read_up_to)
         return pages
 
-    async def _save_device_cursor(self, account_id: int, device: str, reached: dict) -> None:
-        key = (account_id, device)
-        value = (reached.get(INBOUND, 0), reached.get(OUTBOUND, 0))
-        if self._device_cursors.get(key) == value:
-            return
-        await self._db.write(
-            partial(message_queries.save_device_cursor, account_id=account_id, device=device,
-                    last_received_id=value[0], last_sent_id=value[1])
-        )
-        if len(self._device_cursors) > 100_000:
-            self._device_cursors.clear()
-        self._device_cursors[key] = value
+    async def _after_fetch(self, account_id: int, device: str | None,
+                           cursor: tuple[int, int] | None, read_up_to: int) -> None:
+        def work(conn):
+            if cursor:
+                message_queries.save_device_cursor(conn, account_id, device, *cursor)
+            if read_up_to:
+                push_queries.raise_read_mark(conn, account_id, read_up_to)
+
+        await self._db.write(work)
+        for cache in (self._device_cursors, self._read_marks):
+            if len(cache) > 100_000:
+                cache.clear()
+        if cursor:
+            self._device_cursors[(account_id, device)] = cursor
+        if read_up_to:
+            self._read_marks[account_id] = read_up_to
 
     # -- carriers ---------------------------------------------------------------------
     async def opted_out(self, local_number: str, remote_number: str) -> bool:
@@ -185,3 +210,31 @@ class Store:
 
     async def pending_jobs(self) -> int:
         return await self._db.read(outbox.pending_count)
+
+    # -- push ---------------------------------------------------------------------------
+    async def report_push_token(self, account_id: int, registration: Registration) -> list[str]:
+        return await self._db.write(partial(push_queries.report, account_id=account_id,
+                                            registration=registration))
+
+    async def remove_push_token(self, account_id: int, selector: str) -> bool:
+        return await self._db.write(partial(push_queries.remove, account_id=account_id,
+                                            selector=selector))
+
+    async def push_target(self, selector: str) -> PushTarget | None:
+        return await self._db.read(partial(push_queries.target, selector=selector))
+
+    async def unread_count(self, account_id: int) -> int:
+        return await self._db.read(partial(push_queries.unread, account_id=account_id))
+
+    async def settle_push(self, job: Job, worker: str, *, state: str, error: str | None = None,
+                          due_at=None, forget_token: str | None = None) -> bool:
+        """Record a push job's outcome; with ``forget_token`` (the push service
+        said 404) the device's token goes in the same transaction."""
+        def work(conn):
+            if not outbox.finish(conn, job.id, state, error=error, due_at=due_at, worker=worker):
+                return False
+            if forget_token:
+                push_queries.forget(conn, job.payload.get("selector", ""), forget_token)
+            return True
+
+        return await self._db.write(work)

@@ -135,8 +135,10 @@ def secret(conn: sa.Connection, key: str) -> str:
 
 
 def requeue_message_of_job(conn: sa.Connection, job_id: int) -> None:
-    """An operator retried a failed job: its message is queued again."""
-    message_id = conn.execute(sa.select(jobs.c.message_id).where(jobs.c.id == job_id)).scalar()
+    """An operator retried a failed job: its message is queued again (a
+    push job's message is a received one, whose state is not the job's)."""
+    message_id = conn.execute(sa.select(jobs.c.message_id).where(
+        (jobs.c.id == job_id) & (jobs.c.kind == "send"))).scalar()
     if message_id is not None:
         conn.execute(messages.update().where(messages.c.id == message_id).values(
             status="queued", failure_reason=None, updated_at=datetime.now(UTC)))

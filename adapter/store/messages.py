@@ -11,11 +11,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import accounts as account_queries
 from . import outbox
+from . import push as push_queries
 from .accounts import Account
-from .schema import accounts, device_cursors, messages
+from .schema import INBOUND, OUTBOUND, accounts, device_cursors, messages
 
-INBOUND = "in"
-OUTBOUND = "out"
 # StoredSend.status of a send that was not stored (see Store.record_send).
 NO_CARRIER = "no-carrier"
 OPTED_OUT = "opted-out"
@@ -31,6 +30,8 @@ class NewMessage:
     content_type: str = ""
     disposition_notification: str = ""
     device: str | None = None
+    # For a receipt: the disposition message-ids it reports as displayed.
+    displays: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class StoredSend:
     # (account id, sms_id) of each local copy delivered on-net.
     delivered: tuple[tuple[int, int], ...]
     message_id: int = 0  # the row's own id (outbox jobs refer to it)
+    pushes: int = 0  # push jobs queued for the recipients' devices
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,16 @@ def record_send(
         },
     ).scalar_one()
     deliveries = [(account_id, ids[account_id].pop(0)) for account_id in local_recipients]
-    insert_received(conn, deliveries, local_number=message.peer, peer=sender.number,
-                    body=message.body, content_type=message.content_type,
-                    disposition_notification=message.disposition_notification, now=now)
+    pushes = insert_received(
+        conn, deliveries, local_number=message.peer, peer=sender.number, body=message.body,
+        content_type=message.content_type,
+        disposition_notification=message.disposition_notification, now=now,
+        sender_device=message.device, sender_name=sender.display_name)
     if provider and not local_recipients:
         outbox.enqueue(conn, message_id=message_id, provider=provider,
                        conversation=f"{sender.number}>{message.peer}", now=now)
     return StoredSend(sms_id=sent_id, status=status, delivered=tuple(deliveries),
-                      message_id=message_id)
+                      message_id=message_id, pushes=pushes)
 
 
 def _content(body: str, content_type: str, disposition_notification: str, now: datetime) -> dict:
@@ -113,16 +117,38 @@ def insert_received(
     content_type: str = "",
     disposition_notification: str = "",
     now: datetime,
-) -> None:
-    """Received copies under ids already allocated: ``(account id, sms_id)``."""
+    sender_device: str | None = None,
+    sender_name: str | None = None,
+) -> int:
+    """Received copies under ids already allocated: ``(account id, sms_id)``,
+    and in the same transaction a push job for each device of each recipient
+    (not for ``sender_device``, the installation that sent it). Returns how
+    many push jobs were queued.
+
+    ``sender_name``: the display name of the local account that sent it.
+    """
     if not deliveries:
-        return
+        return 0
     common = _content(body, content_type, disposition_notification, now)
-    conn.execute(_INSERT, [
+    rows = [
         {**common, "account_id": account_id, "sms_id": sms_id, "direction": INBOUND,
          "local_number": local_number, "peer": peer, "status": "received", "device": None}
         for account_id, sms_id in deliveries
-    ])
+    ]
+    devices = {account_id: push_queries.devices(conn, account_id)
+               for account_id in {account_id for account_id, _ in deliveries}}
+    # The usual case, no device registered: one insert, no ids read back.
+    plain = [row for row in rows if not devices[row["account_id"]]]
+    if plain:
+        conn.execute(_INSERT, plain)
+    pushes = 0
+    for row in rows:
+        if devices[row["account_id"]]:
+            message_id = conn.execute(_INSERT_RETURNING_ID, row).scalar_one()
+            pushes += push_queries.enqueue(conn, message_id, devices[row["account_id"]],
+                                           sender_device=sender_device,
+                                           sender_name=sender_name, now=now)
+    return pushes
 
 
 def receive(

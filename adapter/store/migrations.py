@@ -139,9 +139,36 @@ def _v2_carriers(conn: sa.Connection) -> None:
     md.create_all(conn, tables=[t for t in md.sorted_tables if t.name != "messages"])
 
 
+def _v3_push(conn: sa.Connection) -> None:
+    conn.execute(sa.text(
+        "ALTER TABLE accounts ADD COLUMN read_up_to BIGINT NOT NULL DEFAULT 0"))
+    md = sa.MetaData()
+    ts = sa.DateTime(timezone=True)
+    sa.Table("accounts", md, sa.Column("id", sa.Integer, primary_key=True))  # for the foreign key
+    sa.Table(
+        "push_tokens", md,
+        sa.Column("selector", sa.String(255), primary_key=True),
+        sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
+        sa.Column("device", sa.String(255), nullable=True),
+        sa.Column("other_token", sa.String(1024), nullable=False, server_default=""),
+        sa.Column("other_app_id", sa.String(255), nullable=False, server_default=""),
+        sa.Column("call_token", sa.String(1024), nullable=False, server_default=""),
+        sa.Column("call_app_id", sa.String(255), nullable=False, server_default=""),
+        sa.Column("legacy_token", sa.String(1024), nullable=False, server_default=""),
+        sa.Column("legacy_app_id", sa.String(255), nullable=False, server_default=""),
+        sa.Column("created_at", ts, nullable=False),
+        sa.Column("updated_at", ts, nullable=False),
+        sa.Index("ix_push_tokens_other_token", "other_token"),
+        sa.Index("ix_push_tokens_legacy_token", "legacy_token"),
+    )
+    md.create_all(conn, tables=[md.tables["push_tokens"]])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (1, "accounts, numbers, messages, device cursors", _v1_initial),
     (2, "outbox jobs, carrier refs, inbound dedupe and parts, opt-outs, settings", _v2_carriers),
+    (3, "push tokens, accounts' read marker", _v3_push),
 ]
 
 

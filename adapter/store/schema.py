@@ -9,6 +9,10 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# messages.direction
+INBOUND = "in"
+OUTBOUND = "out"
+
 # 64-bit on PostgreSQL; SQLite needs exactly INTEGER for a rowid primary key.
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -36,6 +40,9 @@ accounts = sa.Table(
     # and a fetch cursor can never skip a message that commits late.
     sa.Column("last_message_id", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Received messages up to this sms_id have been returned by a fetch from
+    # one of the account's devices: they no longer count as unread (migration 3).
+    sa.Column("read_up_to", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 messages = sa.Table(
@@ -58,7 +65,7 @@ messages = sa.Table(
     sa.Column("content_type", sa.String(255), nullable=False, server_default=""),
     sa.Column("disposition_notification", sa.String(1024), nullable=False, server_default=""),
     # out: queued | submitted | sent | delivered | failed (messaging/status.py);
-    # in: received
+    # in: received, or displayed once the app sent a display receipt for it
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("failure_reason", sa.String(1024), nullable=True),
     # The app installation that sent it (``%installid%``), when known.
@@ -101,7 +108,7 @@ jobs = sa.Table(
     "jobs",
     metadata,
     sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
-    sa.Column("kind", sa.String(16), nullable=False),  # "send"
+    sa.Column("kind", sa.String(16), nullable=False),  # "send" | "push"
     sa.Column("message_id", sa.BigInteger, sa.ForeignKey("messages.id", ondelete="CASCADE"),
               nullable=True),
     sa.Column("provider", sa.String(64), nullable=True),
@@ -174,4 +181,30 @@ settings = sa.Table(
     metadata,
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# -- push notifications (migration 3) ------------------------------------------------
+
+# One row per account on a device: the app's selector names it, and the app
+# reports its push tokens at every start (ACROBITS.md 3a). A pair is kept only
+# when both its token and app id were reported; '' means never reported.
+push_tokens = sa.Table(
+    "push_tokens",
+    metadata,
+    sa.Column("selector", sa.String(255), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    # The app installation (%installid%): a device is not pushed for what it sent.
+    sa.Column("device", sa.String(255), nullable=True),
+    sa.Column("other_token", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("other_app_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("call_token", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("call_app_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("legacy_token", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("legacy_app_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # A token reported under another account moves: found by these.
+    sa.Index("ix_push_tokens_other_token", "other_token"),
+    sa.Index("ix_push_tokens_legacy_token", "legacy_token"),
 )
