@@ -11,6 +11,7 @@ process) invalidates it at once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -44,6 +45,8 @@ class CredentialCache:
         self._max_entries = max_entries
         # digest -> (stored hash it was verified against, expiry on the monotonic clock)
         self._entries: dict[bytes, tuple[str, float]] = {}
+        self._checking: dict[tuple[bytes, str], asyncio.Future] = {}
+        self._slow_checks = asyncio.Semaphore(2)
 
     def _digest(self, username: str, password: str) -> bytes:
         material = username.encode() + b"\x00" + password.encode()
@@ -64,15 +67,28 @@ class CredentialCache:
             self._entries.clear()  # crude but bounded; a refill costs one hash per user
         self._entries[digest] = (password_hash, time.monotonic() + self._lifetime)
 
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        # Each argon2 check takes 64 MiB and a core for a while: a burst of
+        # them (a wrong password retried, many devices at start) is queued.
+        async with self._slow_checks:
+            return await anyio.to_thread.run_sync(verify_password, password_hash, password)
+
     async def check(self, username: str, password: str, password_hash: str | None) -> bool:
         """True when ``password`` matches ``password_hash`` (None: unknown user)."""
         if password_hash is None:
-            await anyio.to_thread.run_sync(verify_password, _DUMMY_HASH, password)
+            await self._verify(_DUMMY_HASH, password)
             return False
         digest = self._digest(username, password)
         if self._remembered(digest, password_hash):
             return True
-        if not await anyio.to_thread.run_sync(verify_password, password_hash, password):
+        # Requests arriving together with the same credentials share one check.
+        key = (digest, password_hash)
+        pending = self._checking.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._verify(password_hash, password))
+            self._checking[key] = pending
+            pending.add_done_callback(lambda _: self._checking.pop(key, None))
+        if not await asyncio.shield(pending):
             return False
         self._remember(digest, password_hash)
         return True

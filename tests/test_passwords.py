@@ -43,3 +43,20 @@ def test_cache_entries_expire():
         return cache._remembered(cache._digest("alice", "pw"), stored)
 
     assert asyncio.run(scenario()) is False
+
+
+def test_simultaneous_checks_of_the_same_credentials_share_one_slow_hash(monkeypatch):
+    import adapter.passwords as passwords
+
+    calls = []
+    real = passwords.verify_password
+    monkeypatch.setattr(passwords, "verify_password",
+                        lambda stored, given: calls.append(given) or real(stored, given))
+    cache = CredentialCache()
+    stored = hash_password("pw")
+
+    async def scenario():
+        return await asyncio.gather(*[cache.check("alice", "pw", stored) for _ in range(20)])
+
+    assert asyncio.run(scenario()) == [True] * 20
+    assert calls == ["pw"]

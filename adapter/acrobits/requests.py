@@ -130,10 +130,11 @@ async def read_fields(request: Request, max_bytes: int,
 
 
 def first(fields: Mapping[str, str], *names: str) -> str:
-    """The value of the first of ``names`` present (the spellings in use)."""
+    """The value of the first of ``names`` that is filled in (the spellings
+    in use); a template may carry several, some left empty."""
     for name in names:
         value = fields.get(name)
-        if value is not None:
+        if value:
             return value
     return ""
 
