@@ -3,11 +3,13 @@
 It reads the service URLs, POST templates and content types from the XML and
 substitutes ``%variables%`` the way the app does: URL-encoded inside URLs,
 JSON-string-escaped inside JSON bodies, form-encoded inside form bodies. It
-keeps its own message list and cursors like the app.
+keeps its own message list and cursors like the app, and reports its push
+tokens through the Push Token Reporter the XML names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -85,6 +87,34 @@ class AppEmulator:
         for item in answer["sent_smss"]:
             self.sent[int(item["sms_id"])] = item
         return answer
+
+    # -- push notifications -----------------------------------------------------
+    @property
+    def selector(self) -> str:
+        """Like the app's %selector%: a SHA-1 with a suffix, one per account on
+        this installation."""
+        account = f"{self.installid}/{self.nodes.get('username', '')}".encode()
+        digest = hashlib.sha1(account).hexdigest().upper()
+        return f"{digest}:{digest[-8:]}"
+
+    def report_push_token(self, token_other: str = "", appid_other: str = "",
+                          token_call: str = "", appid_call: str = "", token: str = "",
+                          appid: str = "") -> dict:
+        """What the app does at every start (empty strings: not reported)."""
+        response = self.call("pushTokenReporter", {
+            "selector": self.selector, "installid": self.installid,
+            "pushTokenOther": token_other, "pushappid_other": appid_other,
+            "pushTokenIncomingCall": token_call, "pushappid_incoming_call": appid_call,
+            "pushToken": token, "pushappid": appid,
+        })
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def report_account_removal(self) -> dict:
+        response = self.call("accountRemovalReporter", {
+            "selector": self.selector, "installid": self.installid})
+        assert response.status_code == 200, response.text
+        return response.json()
 
     def sync(self, max_rounds: int = 50) -> None:
         """Fetch until nothing new arrives, as the app does after a push."""

@@ -117,6 +117,10 @@ def test_account_xml_points_at_public_url(config_file):
     assert result.returncode == 0, result.stderr
     assert "<genericSmsSendUrl>https://sms.example.com/base/acrobits/send</genericSmsSendUrl>" \
         in result.stdout
+    assert ("<pushTokenReporterUrl>https://sms.example.com/base/acrobits/push-token"
+            "</pushTokenReporterUrl>") in result.stdout
+    assert ("<accountRemovalReporterUrl>https://sms.example.com/base/acrobits/account-removal"
+            "</accountRemovalReporterUrl>") in result.stdout
 
 
 def test_serve_says_how_to_start_on_an_empty_database(config_file):

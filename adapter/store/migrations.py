@@ -142,6 +142,9 @@ def _v2_carriers(conn: sa.Connection) -> None:
 def _v3_push(conn: sa.Connection) -> None:
     conn.execute(sa.text(
         "ALTER TABLE accounts ADD COLUMN read_up_to BIGINT NOT NULL DEFAULT 0"))
+    # What arrived before pushes existed counts as read: the first badge must
+    # not be the size of the whole history.
+    conn.execute(sa.text("UPDATE accounts SET read_up_to = last_message_id"))
     md = sa.MetaData()
     ts = sa.DateTime(timezone=True)
     sa.Table("accounts", md, sa.Column("id", sa.Integer, primary_key=True))  # for the foreign key

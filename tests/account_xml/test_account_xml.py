@@ -1,5 +1,7 @@
 """Account XML rendering and validation."""
 
+import json
+
 import pytest
 from lxml import etree
 
@@ -59,3 +61,25 @@ def test_entities_are_not_expanded():
                 "<account><title>&x;</title></account>")
     with pytest.raises(AccountXmlError):
         validate(document)
+
+
+def test_push_token_and_account_removal_reporters_are_rendered_when_given():
+    urls = ServiceUrls(send=URLS.send, fetch=URLS.fetch, push_token="https://h.example/acrobits/push-token",
+                       account_removal="https://h.example/acrobits/account-removal")
+    nodes = {c.tag: c.text for c in etree.fromstring(render(urls=urls).encode())
+             if isinstance(c.tag, str)}
+    assert nodes["pushTokenReporterUrl"] == urls.push_token
+    assert nodes["accountRemovalReporterUrl"] == urls.account_removal
+    for prefix in ("pushTokenReporter", "accountRemovalReporter"):
+        assert nodes[f"{prefix}ContentType"] == "application/json"
+        post_data = json.loads(nodes[f"{prefix}PostData"])  # JSON once the app fills it
+        assert post_data["username"] == "%account[username]%"
+        assert post_data["password"] == "%account[password]%"
+        assert post_data["selector"] == "%selector%"
+        assert post_data["device"] == "%installid%"
+    reporter = json.loads(nodes["pushTokenReporterPostData"])
+    for variable in ("pushTokenOther", "pushappid_other", "pushTokenIncomingCall",
+                     "pushappid_incoming_call", "pushToken", "pushappid"):
+        assert reporter[variable] == f"%{variable}%"
+    without = {c.tag for c in etree.fromstring(render().encode())}
+    assert "pushTokenReporterUrl" not in without and "accountRemovalReporterUrl" not in without
