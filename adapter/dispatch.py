@@ -61,24 +61,58 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
+        """Keep up to ``batch`` jobs running, leasing more as soon as one
+        finishes: a slow carrier send holds its own slot, not the next pass
+        (pushes must not wait behind a carrier that takes its time)."""
         log.info("dispatcher %s started", self.worker)
-        while True:
-            # Cleared before the pass, not after: work committed while the
-            # pass runs must not wait for the next poll.
-            self._wake.clear()
-            try:
-                done = await self.run_once()
-            except Exception:  # the loop must survive a database hiccup
-                log.exception("dispatcher pass failed; retrying")
-                done = 0
-            if done < self.batch:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                except TimeoutError:
-                    pass
+        running: dict[int, asyncio.Task] = {}  # job id -> its task
+        try:
+            while True:
+                # Cleared before leasing, not after: work committed meanwhile
+                # (or a job finishing) must not wait for the next poll.
+                self._wake.clear()
+                started = 0
+                if len(running) < self.batch:
+                    started = await self._start_jobs(running)
+                if started == 0 or len(running) >= self.batch:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    except TimeoutError:
+                        pass
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+    async def _start_jobs(self, running: dict[int, asyncio.Task]) -> int:
+        try:
+            jobs = await self.store.lease_jobs(self.worker, self.batch - len(running),
+                                               self.lease_seconds)
+        except Exception:  # the loop must survive a database hiccup
+            log.exception("dispatcher could not lease jobs; retrying")
+            return 0
+        started = 0
+        for job in jobs:
+            if job.id in running:
+                # Its lease ran out while it is still running here: the
+                # running task settles it (this worker holds the lease again).
+                continue
+            task = asyncio.create_task(self._run_guarded(job), name=f"job {job.id}")
+            running[job.id] = task
+            # A finished job frees a slot and may unblock its conversation.
+            task.add_done_callback(lambda _task, job_id=job.id: (
+                running.pop(job_id, None), self._wake.set()))
+            started += 1
+        return started
+
+    async def _run_guarded(self, job: Job) -> None:
+        try:
+            await self.run_job(job)
+        except Exception:  # the lease runs out and the job is taken again
+            log.exception("job %d failed unexpectedly", job.id)
 
     async def run_once(self) -> int:
-        """Lease and run one batch; returns how many jobs it ran."""
+        """Lease and run one batch to its end; returns how many jobs it ran."""
         jobs = await self.store.lease_jobs(self.worker, self.batch, self.lease_seconds)
         await asyncio.gather(*(self.run_job(job) for job in jobs))
         return len(jobs)

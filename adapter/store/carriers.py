@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from . import accounts as account_queries
 from . import messages as message_queries
 from .schema import (
-    accounts, carrier_refs, inbound_parts, inbound_seen, jobs, messages, opt_outs, settings,
+    carrier_refs, inbound_parts, inbound_seen, jobs, messages, opt_outs, settings,
 )
 
 # Outbound states in the order they happen. delivered and failed are final:
@@ -80,11 +81,17 @@ def apply_ref_status(conn: sa.Connection, provider: str, ref: str, state: str, r
     return _message(conn, row.message_id)
 
 
+# Built once: every inbound callback runs it (fastsqlite.py compiles a
+# statement object once; the VALUES come from the parameters' keys).
+_SEEN = {"sqlite": sqlite.insert(inbound_seen).on_conflict_do_nothing(),
+         "postgresql": postgresql.insert(inbound_seen).on_conflict_do_nothing()}
+
+
 def seen_inbound(conn: sa.Connection, provider: str, carrier_id: str) -> bool:
     """Record a carrier message id; False when it was already recorded."""
-    statement = _insert(conn)(inbound_seen).values(
-        provider=provider, carrier_id=carrier_id[:255], created_at=datetime.now(UTC))
-    return conn.execute(statement.on_conflict_do_nothing()).rowcount == 1
+    return conn.execute(_SEEN[conn.dialect.name], {
+        "provider": provider, "carrier_id": carrier_id[:255], "created_at": datetime.now(UTC),
+    }).rowcount == 1
 
 
 def add_inbound_part(conn: sa.Connection, provider: str, group: str, position: int,
@@ -105,8 +112,7 @@ def add_inbound_part(conn: sa.Connection, provider: str, group: str, position: i
 
 
 def account_ids_holding(conn: sa.Connection, number: str) -> list[int]:
-    return list(conn.execute(sa.select(accounts.c.id).where(accounts.c.number == number)
-                             .order_by(accounts.c.id)).scalars())
+    return account_queries.ids_holding(conn, number)  # its statement is built once
 
 
 def set_opt_out(conn: sa.Connection, local_number: str, remote_number: str, opted_out: bool,

@@ -74,48 +74,51 @@ def _job(row, with_message: bool = False) -> Job:
                message_id=row.message_id, message=message)
 
 
+# Built once (fastsqlite.py compiles a statement object once): the dispatcher
+# leases and settles on the path of every push and carrier send.
+_EARLIER = jobs.alias("earlier")
+_BLOCKED = sa.exists().where(
+    (_EARLIER.c.conversation == jobs.c.conversation)
+    & (_EARLIER.c.id < jobs.c.id)
+    # Not IN (...): a literal list would need its values at compile time.
+    & ((_EARLIER.c.state == QUEUED) | (_EARLIER.c.state == LEASED))
+)
+_NOW = sa.bindparam("now", type_=jobs.c.due_at.type)
+_CANDIDATES = (
+    sa.select(jobs.c.id, jobs.c.state, jobs.c.updated_at)
+    .where(((jobs.c.state == QUEUED) | ((jobs.c.state == LEASED) & (jobs.c.lease_until < _NOW)))
+           & (jobs.c.due_at <= _NOW) & ~_BLOCKED)
+    .order_by(jobs.c.id)
+    .limit(sa.bindparam("limit"))
+)
+# Other dispatchers skip what this one is taking instead of waiting.
+_CANDIDATES_SKIP_LOCKED = _CANDIDATES.with_for_update(skip_locked=True)
+_TAKE = jobs.update().where(jobs.c.id == sa.bindparam("job_id")).values(
+    state=LEASED, leased_by=sa.bindparam("worker"),
+    lease_until=sa.bindparam("until", type_=jobs.c.lease_until.type),
+    attempts=jobs.c.attempts + 1, updated_at=_NOW,
+)
+_LEASED_JOB = (
+    sa.select(*_JOB_COLUMNS, *_MESSAGE_COLUMNS)
+    .select_from(jobs.outerjoin(messages, messages.c.id == jobs.c.message_id))
+    .where(jobs.c.id == sa.bindparam("job_id"))
+)
+
+
 def lease(conn: sa.Connection, *, worker: str, limit: int, lease_seconds: float,
           now: datetime | None = None) -> list[Job]:
     """Take up to ``limit`` due jobs for ``worker`` until the lease runs out."""
     now = now or datetime.now(UTC)
-    earlier = jobs.alias("earlier")
-    blocked = sa.exists().where(
-        (earlier.c.conversation == jobs.c.conversation)
-        & (earlier.c.id < jobs.c.id)
-        & earlier.c.state.in_((QUEUED, LEASED))
-    )
-    available = (jobs.c.state == QUEUED) | ((jobs.c.state == LEASED) & (jobs.c.lease_until < now))
-    candidates = (
-        sa.select(jobs.c.id, jobs.c.state, jobs.c.updated_at)
-        .where(available & (jobs.c.due_at <= now) & ~blocked)
-        .order_by(jobs.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        # Other dispatchers skip what this one is taking instead of waiting.
-        candidates = candidates.with_for_update(skip_locked=True)
-    taken = list(conn.execute(candidates))
-    if not taken:
-        return []
-    ids = [row.id for row in taken]
+    candidates = _CANDIDATES_SKIP_LOCKED if conn.dialect.name == "postgresql" else _CANDIDATES
+    taken = conn.execute(candidates, {"now": now, "limit": limit}).all()
     # A job still marked leased was in the hands of a worker that died or
     # hung: its send may have gone out, so it is treated as ambiguous.
     recovered = {row.id: utc(row.updated_at) for row in taken if row.state == LEASED}
-    conn.execute(
-        jobs.update().where(jobs.c.id.in_(ids)).values(
-            state=LEASED, leased_by=worker, lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=jobs.c.attempts + 1, updated_at=now,
-        )
-    )
-    rows = conn.execute(
-        sa.select(*_JOB_COLUMNS, *_MESSAGE_COLUMNS)
-        .select_from(jobs.outerjoin(messages, messages.c.id == jobs.c.message_id))
-        .where(jobs.c.id.in_(ids))
-        .order_by(jobs.c.id)
-    )
+    until = now + timedelta(seconds=lease_seconds)
     leased = []
-    for row in rows:
-        job = _job(row, with_message=True)
+    for row in taken:
+        conn.execute(_TAKE, {"job_id": row.id, "worker": worker, "until": until, "now": now})
+        job = _job(conn.execute(_LEASED_JOB, {"job_id": row.id}).first(), with_message=True)
         if job.id in recovered:
             job.payload.setdefault("ambiguous", True)
             job.payload.setdefault("ambiguous_since", recovered[job.id].isoformat())
@@ -123,21 +126,30 @@ def lease(conn: sa.Connection, *, worker: str, limit: int, lease_seconds: float,
     return leased
 
 
+_FINISH_VALUES = dict(
+    state=sa.bindparam("new_state"), last_error=sa.bindparam("error"),
+    updated_at=sa.bindparam("now", type_=jobs.c.updated_at.type), lease_until=None,
+    # None keeps the job's payload and due time.
+    payload=sa.func.coalesce(sa.bindparam("new_payload", type_=sa.Text), jobs.c.payload),
+    due_at=sa.func.coalesce(sa.bindparam("new_due_at", type_=jobs.c.due_at.type), jobs.c.due_at),
+)
+_FINISH = jobs.update().where(jobs.c.id == sa.bindparam("job_id")).values(**_FINISH_VALUES)
+_FINISH_HELD = jobs.update().where(
+    (jobs.c.id == sa.bindparam("job_id")) & (jobs.c.leased_by == sa.bindparam("worker"))
+    & (jobs.c.state == LEASED)).values(**_FINISH_VALUES)
+
+
 def finish(conn: sa.Connection, job_id: int, state: str, *, error: str | None = None,
            payload: dict | None = None, due_at: datetime | None = None,
            worker: str | None = None) -> bool:
     """Settle a leased job. With ``worker``, only if that worker still holds
     the lease (a worker whose lease ran out must not overwrite the next one)."""
-    now = datetime.now(UTC)
-    values = {"state": state, "last_error": error, "updated_at": now, "lease_until": None}
-    if payload is not None:
-        values["payload"] = json.dumps(payload)
-    if due_at is not None:
-        values["due_at"] = due_at
-    condition = jobs.c.id == job_id
+    params = {"job_id": job_id, "new_state": state, "error": error, "now": datetime.now(UTC),
+              "new_payload": json.dumps(payload) if payload is not None else None,
+              "new_due_at": due_at}
     if worker is not None:
-        condition &= (jobs.c.leased_by == worker) & (jobs.c.state == LEASED)
-    return conn.execute(jobs.update().where(condition).values(**values)).rowcount == 1
+        params["worker"] = worker
+    return conn.execute(_FINISH_HELD if worker is not None else _FINISH, params).rowcount == 1
 
 
 def listing(conn: sa.Connection, state: str | None = None, limit: int = 200) -> list[Job]:

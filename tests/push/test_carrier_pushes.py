@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from tests.app_client import User
-from tests.conftest import wait_for
+from tests.conftest import serving, wait_for
 from tests.providers.fake_voipms import (  # noqa: F401 (fixture)
-    API_PASSWORD, API_USER, NAME, OUR_DID, OUR_NUMBER, REMOTE, REMOTE_DIGITS, TIMEOUT_SECONDS,
-    cli_lines, fake, status,
+    API_PASSWORD, API_USER, NAME, OUR_DID, OUR_NUMBER, REMOTE, REMOTE_DIGITS, SLOW,
+    TIMEOUT_SECONDS, FakeVoipms, cli_lines, fake, status,
 )
 from tests.push.fake_push import push_jobs, push_service, push_toml, report_token  # noqa: F401
 
@@ -21,13 +21,15 @@ APP = "com.acrobits.cloudsoftphone"
 SELECTOR = "12869E0E6E553673C54F29105A0647204C416A2A:7C3A0D14"
 
 
+def voipms_toml(carrier: FakeVoipms, timeout_seconds: float = TIMEOUT_SECONDS) -> str:
+    return (f"\n[providers.{NAME}]\ntype = \"voipms\"\n"
+            f"api_username = \"{API_USER}\"\napi_password = \"{API_PASSWORD}\"\n"
+            f"base_url = \"{carrier.url}/api/v1\"\ntimeout_seconds = {timeout_seconds}\n")
+
+
 @pytest.fixture
 def adapter(fake, push_service, start_adapter):
-    return start_adapter(
-        f"\n[providers.{NAME}]\ntype = \"voipms\"\n"
-        f"api_username = \"{API_USER}\"\napi_password = \"{API_PASSWORD}\"\n"
-        f"base_url = \"{fake.url}/api/v1\"\ntimeout_seconds = {TIMEOUT_SECONDS}\n"
-        + push_toml(push_service))
+    return start_adapter(voipms_toml(fake) + push_toml(push_service))
 
 
 @pytest.fixture
@@ -89,3 +91,26 @@ def test_pushes_are_not_held_behind_a_carrier_outage(alice, fake, push_service, 
     assert [row[1] for row in send_jobs if row[2] == "send"] == ["queued"]
     assert fake.sent() == []
     fake.outage = False
+
+
+def test_pushes_do_not_wait_for_a_slow_carrier_send(push_service, start_adapter, add_account,
+                                                    capsys):
+    carrier = FakeVoipms(API_USER, API_PASSWORD, dids={OUR_DID}, slow_seconds=4.0)
+    with serving(carrier.app) as url:
+        carrier.url = url
+        # The send below stays in flight for 3 s (the carrier answers after 4).
+        adapter = start_adapter(voipms_toml(carrier, timeout_seconds=3.0) + push_toml(push_service))
+        add_account("alice", OUR_NUMBER, password="alice-pw", provider=NAME)
+        with adapter.client() as http:
+            alice = User(http, "alice", "alice-pw", OUR_NUMBER)
+            report_token(http, alice, SELECTOR, other=("alice-token", APP))
+            carrier.then(SLOW)
+            alice.send_ok(REMOTE, "a slow carrier")
+            wait_for(lambda: carrier.sends, what="the send to be under way")
+            inbound = dict(line.split(" ", 1) for line in
+                           cli_lines(adapter, capsys, "provider", "urls", NAME))["inbound"]
+            carrier.deliver(inbound, id="9003", sender=REMOTE_DIGITS, to=OUR_DID, message="meanwhile")
+            [push] = pushed(push_service, 1)
+            assert push["Message"] == "meanwhile"
+            jobs = [line.split("\t") for line in cli_lines(adapter, capsys, "outbox", "list")]
+            assert [row[1] for row in jobs if row[2] == "send"] == ["leased"]  # still sending
