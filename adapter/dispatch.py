@@ -111,12 +111,6 @@ class Dispatcher:
         except Exception:  # the lease runs out and the job is taken again
             log.exception("job %d failed unexpectedly", job.id)
 
-    async def run_once(self) -> int:
-        """Lease and run one batch to its end; returns how many jobs it ran."""
-        jobs = await self.store.lease_jobs(self.worker, self.batch, self.lease_seconds)
-        await asyncio.gather(*(self.run_job(job) for job in jobs))
-        return len(jobs)
-
     async def run_job(self, job: Job) -> None:
         if job.kind == PUSH:
             await self._push(job)

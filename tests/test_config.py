@@ -71,6 +71,7 @@ type = "loopback"
     ('default_region = "XX"', "default_region"),
     ('[push]\npreview = "no"', "push.preview"),
     ('[push]\nsound = "x"', "push.sound"),
+    ("[push]\ntimeout_seconds = 0", "push.timeout_seconds"),
     ('[providers.p]\ntype = "carrier-pigeon"', "providers.p.type"),
     ('[providers.p]\ntype = "voipms"\napi_username = "u"', "providers.p.api_password"),
     ('[providers.p]\ntype = "plum"\nusername = "u"\npassword = "p"\ncolour = 1', "providers.p.colour"),
@@ -88,3 +89,11 @@ def test_unparsable_or_missing_file_is_reported(tmp_path):
         load_config(str(write(tmp_path, "this is = = not toml")), environ={})
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(str(tmp_path / "missing.toml"), environ={})
+
+
+def test_push_settings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config(None, environ={}).push.timeout_seconds == 10.0
+    config = load_config(str(write(tmp_path, "[push]\npreview = false\ntimeout_seconds = 2.5\n")),
+                         environ={})
+    assert (config.push.preview, config.push.timeout_seconds) == (False, 2.5)

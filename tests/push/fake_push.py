@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from urllib.parse import quote
 
 import httpx2
 import pytest
@@ -199,7 +198,3 @@ def push_jobs(database_url: str) -> list[dict]:
     return [{"state": r.state, "selector": json.loads(r.payload)["selector"],
              "message_id": r.message_id, "attempts": r.attempts, "error": r.last_error,
              "conversation": r.conversation} for r in rows]
-
-
-def url_quote(value: str) -> str:
-    return quote(value, safe="")
