@@ -135,3 +135,13 @@ async def test_migration_3_counts_earlier_messages_as_read(database_url):
             sa.select(accounts.c.read_up_to).where(accounts.c.id == bob.id)).scalar_one()) == 3
     finally:
         await store.close()
+
+
+async def test_removing_an_account_removes_its_devices_and_their_jobs(store):
+    alice, bob = await accounts_of(store)
+    await store.report_push_token(bob.id, Registration("S1", other=TokenPair("t1", "a")))
+    await store.record_send(alice, NewMessage(BOB, "hi"))
+    assert [job.kind for job in await store.jobs()] == ["push"]
+    assert await store.remove_account("bob")
+    assert await store.push_target("S1") is None
+    assert await store.jobs() == []
