@@ -2,7 +2,7 @@
 """Latency from an inbound carrier callback to the push it causes.
 
     python bench/bench_push.py [--rates 100,200,400,0] [--duration 10] [--warmup 2]
-                               [--accounts 20] [--json bench/out/push.json]
+                               [--accounts 100] [--json bench/out/push.json]
 
 Run from the project root with the project installed (the venv active).
 Everything runs on 127.0.0.1 in a temporary directory:
@@ -166,8 +166,9 @@ def did(n: int) -> str:
     return f"2025550{100 + n:03d}"
 
 
-def set_up(tmp: Path, processes: Processes, accounts: int) -> tuple[str, str, subprocess.Popen]:
-    """Start the push service and the adapter; returns (push URL, inbound template, server)."""
+def set_up(tmp: Path, processes: Processes, accounts: int) -> tuple:
+    """Start the push service and the adapter; returns (push URL, inbound template,
+    server, push service)."""
     push_port, port = free_port(), free_port()
     push = processes.start([sys.executable, str(Path(__file__).resolve()), "--serve-push",
                             str(push_port)], tmp / "push.log")
@@ -203,7 +204,7 @@ def set_up(tmp: Path, processes: Processes, accounts: int) -> tuple[str, str, su
             "pushTokenOther": f"token-{n}", "pushappid_other": "bench.app", "device": f"d{n}"})
         if status != 200:
             raise BenchError(f"push token report answered {status}: {body[:200]!r}")
-    return f"http://{HOST}:{push_port}", template, server
+    return f"http://{HOST}:{push_port}", template, server, push
 
 
 # -- load ------------------------------------------------------------------------------------
@@ -283,18 +284,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_rate(args, push_url: str, template: str, server: subprocess.Popen, rate: float,
-             first_seq: int) -> tuple[dict, int]:
+def machine_busy_seconds() -> float:
+    """CPU time all cores have spent busy so far (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(server: subprocess.Popen, push: subprocess.Popen) -> tuple[float, ...]:
+    """Server, push service + this script (the load), whole machine."""
+    return (cpu_seconds(server.pid), cpu_seconds(push.pid) + cpu_seconds(os.getpid()),
+            machine_busy_seconds())
+
+
+def run_rate(args, push_url: str, template: str, server: subprocess.Popen,
+             push: subprocess.Popen, rate: float, first_seq: int) -> tuple[dict, int]:
     label = f"{rate:g}/s" if rate else f"max ({args.concurrency} callers)"
     print(f"  {label}: warm-up {args.warmup}s, then {args.duration}s ...", flush=True)
     warm = asyncio.run(load(template, args.accounts, rate, args.warmup, args.concurrency,
                             first_seq))
     first = max(warm, default=first_seq) + 1
-    cpu_before, started = cpu_seconds(server.pid), time.monotonic()
+    before, started = cpu_snapshot(server, push), time.monotonic()
     timings = asyncio.run(load(template, args.accounts, rate, args.duration, args.concurrency,
                                first))
     elapsed = time.monotonic() - started
-    cpu = 100 * (cpu_seconds(server.pid) - cpu_before) / elapsed
+    used = [100 * (b - a) / elapsed for a, b in zip(before, cpu_snapshot(server, push))]
+    cpu, harness, other = used[0], used[1], max(0.0, used[2] - used[0] - used[1])
     deadline = time.monotonic() + 60
     while True:  # every push of this run, however late
         arrived = arrivals(push_url)
@@ -313,6 +328,7 @@ def run_rate(args, push_url: str, template: str, server: subprocess.Popen, rate:
         "push_min_ms": min(from_accepted),
         "sent_p50_ms": statistics.median(from_sent), "sent_p99_ms": percentile(from_sent, 99),
         "missing": len(missing), "server_cpu_percent": cpu,
+        "harness_cpu_percent": harness, "other_cpu_percent": other,
     }
     return result, max(timings, default=first) + 1
 
@@ -320,14 +336,16 @@ def run_rate(args, push_url: str, template: str, server: subprocess.Popen, rate:
 def report(results: list[dict]) -> None:
     print(f"\n{'load':<16} {'cb/s':>7} {'ack p50':>8} {'ack p99':>8} {'push p50':>9} "
           f"{'push p99':>9} {'push max':>9} {'sent p50':>9} {'sent p99':>9} {'missing':>8} "
-          f"{'srv CPU':>8}")
+          f"{'srv CPU':>8} {'load CPU':>8} {'other':>6}")
     for r in results:
         print(f"{r['rate']:<16} {r['callbacks_per_s']:>7.0f} {r['ack_p50_ms']:>8.2f} "
               f"{r['ack_p99_ms']:>8.2f} {r['push_p50_ms']:>9.2f} {r['push_p99_ms']:>9.2f} "
               f"{r['push_max_ms']:>9.2f} {r['sent_p50_ms']:>9.2f} {r['sent_p99_ms']:>9.2f} "
-              f"{r['missing']:>8} {r['server_cpu_percent']:>7.0f}%")
+              f"{r['missing']:>8} {r['server_cpu_percent']:>7.0f}% "
+              f"{r['harness_cpu_percent']:>7.0f}% {r['other_cpu_percent']:>5.0f}%")
     print("(ms; push = from the callback's 'ok' to the push's arrival; sent = from sending the "
-          "callback; CPU in % of one core)")
+          "callback; CPU in % of one core: the adapter, the load generator and fake push "
+          "service, everything else on the machine)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="callbacks per second, comma-separated; 0 = as fast as possible")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate (10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up (2)")
-    parser.add_argument("--accounts", type=int, default=20, help="accounts, one device each (20)")
+    parser.add_argument("--accounts", type=int, default=100, help="accounts, one device each (100)")
     parser.add_argument("--concurrency", type=int, default=16, help="open callbacks at most (16)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--serve-push", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -350,11 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     processes = Processes()
     tmp = Path(tempfile.mkdtemp(prefix="adapter-bench-push-"))
     try:
-        push_url, template, server = set_up(tmp, processes, args.accounts)
+        push_url, template, server, push = set_up(tmp, processes, args.accounts)
         print(f"adapter and push service up ({args.accounts} accounts, one device each)")
         results, seq = [], 0
         for rate in (float(r) for r in args.rates.split(",")):
-            result, seq = run_rate(args, push_url, template, server, rate, seq)
+            result, seq = run_rate(args, push_url, template, server, push, rate, seq)
             results.append(result)
         report(results)
         if args.json:
