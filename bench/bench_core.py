@@ -33,252 +33,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import resource
 import shutil
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-HOST = "127.0.0.1"
+from common import (  # bench/common.py: helpers shared by the bench scripts
+    ALICE, BENCH, BOB, HOST, START_TIMEOUT, BenchError, Processes, Terminated, WrkResult,
+    WrkSettings, adapter_cli, children_cpu_seconds, code_version, cpu_seconds, free_port,
+    machine_busy_seconds, request, run_wrk, send, tail, wait_until_answering,
+)
+
 
 # Targets (the issue): the adapter's share of the bare framework's throughput.
 SEND_RATIO_TARGET = 0.25
 FETCH_RATIO_TARGET = 0.40
 SEND_P99_TARGET_MS = 25.0
-
-ALICE = ("alice", "+12025550101", "pw1")
-BOB = ("bob", "+12025550102", "pw2")
 DEVICE = "bench"
-
-START_TIMEOUT = 30.0  # seconds for a server to answer
-COMMAND_TIMEOUT = 60.0  # seconds for one CLI command
-STOP_TIMEOUT = 10.0  # seconds for a server to exit after SIGTERM
-
-
-# Children import the adapter from the checkout this script lives in, whatever
-# else is installed: the benchmark measures this tree.
-CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
-    filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on; reported as one line."""
-
-
-class Terminated(Exception):
-    """SIGTERM or SIGHUP: stop everything and exit."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-# -- processes -------------------------------------------------------------------
-
-
-class Processes:
-    """Every long-running process this script starts, stopped on the way out."""
-
-    def __init__(self) -> None:
-        self._running: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, args: list[str], log: Path, **kwargs) -> subprocess.Popen:
-        with log.open("wb") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=ROOT, env=CHILD_ENV, **kwargs)
-        self._running.append((name, proc))
-        return proc
-
-    def stop(self, proc: subprocess.Popen) -> None:
-        """SIGTERM (uvicorn shuts down gracefully), then SIGKILL if it lingers."""
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT)
-        self._running = [(n, p) for n, p in self._running if p is not proc]
-
-    def stop_all(self) -> None:
-        for _name, proc in reversed(list(self._running)):
-            try:
-                self.stop(proc)
-            except Exception as exc:  # keep stopping the others
-                print(f"bench_core: could not stop pid {proc.pid}: {exc}", file=sys.stderr)
-
-
-def code_version() -> str:
-    """The commit of the checkout being measured, '+dirty' with uncommitted changes."""
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "adapter"],
-                               capture_output=True, text=True, timeout=10)
-        return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(text[-lines:])
-
-
-def request(url: str, body: dict | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    """One HTTP request: GET, or a JSON POST when ``body`` is given."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def wait_until_answering(proc: subprocess.Popen, log: Path, probe) -> None:
-    """Poll ``probe()`` (True once the server answers as expected) until a deadline."""
-    deadline = time.monotonic() + START_TIMEOUT
-    last_problem = "no answer yet"
-    while True:
-        if proc.poll() is not None:
-            raise BenchError(f"server exited with status {proc.returncode} while starting:\n"
-                             f"{tail(log)}")
-        try:
-            if probe():
-                return
-            last_problem = "unexpected answer"
-        except (OSError, urllib.error.URLError) as exc:
-            last_problem = str(exc)
-        if time.monotonic() > deadline:
-            raise BenchError(f"server did not answer within {START_TIMEOUT:.0f}s "
-                             f"({last_problem}); log:\n{tail(log)}")
-        time.sleep(0.05)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU time all cores of the machine have spent busy so far (from /proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    busy = sum(values[:8]) - idle  # user nice system idle iowait irq softirq steal
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-# -- wrk -------------------------------------------------------------------------
-
-
-@dataclass
-class WrkResult:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int
-    socket_errors: int
-    # CPU use during the measured run, in % of one core: the server, wrk,
-    # and everything else on the machine (other work skews the figures).
-    server_cpu_percent: float = 0.0
-    wrk_cpu_percent: float = 0.0
-    other_cpu_percent: float = 0.0
-    warmup_non_2xx: int = 0
-    raw: str = field(default="", repr=False)
-
-
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-
-
-def _duration_ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
-    if not match:
-        raise BenchError(f"cannot read wrk duration {text!r}")
-    return float(match.group(1)) * _UNITS_MS[match.group(2)]
-
-
-def parse_wrk(output: str) -> WrkResult:
-    """The figures of wrk's ``--latency`` report."""
-
-    def find(pattern: str, what: str) -> re.Match:
-        match = re.search(pattern, output, re.MULTILINE)
-        if not match:
-            raise BenchError(f"wrk output has no {what}:\n{output}")
-        return match
-
-    rps = float(find(r"^Requests/sec:\s+([\d.]+)", "Requests/sec").group(1))
-    p50 = _duration_ms(find(r"^\s+50%\s+(\S+)", "50% latency (was --latency given?)").group(1))
-    p99 = _duration_ms(find(r"^\s+99%\s+(\S+)", "99% latency").group(1))
-    requests = int(find(r"^\s+(\d+) requests in ", "request count").group(1))
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                       output)
-    return WrkResult(
-        requests_per_second=rps, p50_ms=p50, p99_ms=p99, requests=requests,
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=sum(map(int, errors.groups())) if errors else 0,
-        raw=output,
-    )
-
-
-@dataclass
-class WrkSettings:
-    connections: int
-    threads: int
-    duration: int
-    warmup: int
-    timeout: int
-
-    def command(self, url: str, script: Path, seconds: int, script_args: list[str]) -> list[str]:
-        args = ["wrk", f"--threads={self.threads}", f"--connections={self.connections}",
-                f"--duration={seconds}s", f"--timeout={self.timeout}s", "--latency",
-                f"--script={script}", url]
-        return args + (["--", *script_args] if script_args else [])
-
-
-def run_wrk(settings: WrkSettings, url: str, script: Path, seconds: int,
-            script_args: list[str]) -> WrkResult:
-    args = settings.command(url, script, seconds, script_args)
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT,
-                              timeout=seconds + settings.timeout + 30)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"wrk did not finish in time: {' '.join(args)}") from None
-    if done.returncode != 0:
-        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout}")
-    return parse_wrk(done.stdout)
 
 
 def measure(settings: WrkSettings, name: str, url: str, script: Path, server: subprocess.Popen,
@@ -358,17 +134,6 @@ def write_config(tmp: Path, port: int) -> Path:
     return config
 
 
-def adapter_cli(config: Path, *args: str) -> None:
-    command = [sys.executable, "-m", "adapter", "--config", str(config), *args]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
-                              timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL, env=CHILD_ENV)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"timed out: {' '.join(command)}") from None
-    if done.returncode != 0:
-        raise BenchError(f"{' '.join(args)} failed: {(done.stderr or done.stdout).strip()}")
-
-
 def fetch_newest(base: str, user: tuple[str, str, str]) -> tuple[str, str]:
     """Bring device "bench" up to date: fetch page after page until both lists are empty.
 
@@ -392,14 +157,6 @@ def fetch_newest(base: str, user: tuple[str, str, str]) -> tuple[str, str]:
         if sent:
             last_sent_id = str(max(int(m["sms_id"]) for m in sent))
     raise BenchError("fetch never ran out of messages")
-
-
-def send(base: str, sender: tuple[str, str, str], to: str, body: str) -> None:
-    status, answer = request(f"{base}/acrobits/send", {
-        "username": sender[0], "password": sender[2], "to": to, "body": body,
-    })
-    if status != 200:
-        raise BenchError(f"send from {sender[0]} answered {status}: {answer[:200]!r}")
 
 
 def bench_baseline(settings: WrkSettings, processes: Processes, tmp: Path) -> WrkResult:
