@@ -168,10 +168,21 @@ def _v3_push(conn: sa.Connection) -> None:
     md.create_all(conn, tables=[md.tables["push_tokens"]])
 
 
+def _v4_lease_index(conn: sa.Connection) -> None:
+    # Leasing asks, for each due job, whether an earlier job of its
+    # conversation is still queued or leased; with the state in the index
+    # that is a seek, not a walk over every finished job of the conversation.
+    conn.execute(sa.text("DROP INDEX ix_jobs_conversation_id"))
+    sa.Index("ix_jobs_conversation_state_id", sa.Table(
+        "jobs", sa.MetaData(), sa.Column("conversation"), sa.Column("state"), sa.Column("id"),
+    ).c.conversation, "state", "id").create(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (1, "accounts, numbers, messages, device cursors", _v1_initial),
     (2, "outbox jobs, carrier refs, inbound dedupe and parts, opt-outs, settings", _v2_carriers),
     (3, "push tokens, accounts' read marker", _v3_push),
+    (4, "outbox lease index by conversation and state", _v4_lease_index),
 ]
 
 

@@ -125,7 +125,7 @@ jobs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_jobs_state_due_at", "state", "due_at"),
-    sa.Index("ix_jobs_conversation_id", "conversation", "id"),
+    sa.Index("ix_jobs_conversation_state_id", "conversation", "state", "id"),
 )
 
 # The carrier's id(s) of each message we sent (one per part when split).
