@@ -227,7 +227,10 @@ async def load(template: str, accounts: int, rate: float, seconds: float, concur
 
     timings: dict[int, tuple[float, float]] = {}
     failures: list[str] = []
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive closes
+    # them under a request (a reset the caller would see as a failure).
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency,
+                           keepalive_expiry=2.0)
     async with httpx2.AsyncClient(limits=limits, timeout=30.0) as client:
         gate = asyncio.Semaphore(concurrency)
         seq = first_seq
@@ -235,9 +238,18 @@ async def load(template: str, accounts: int, rate: float, seconds: float, concur
 
         async def one(n: int) -> None:
             async with gate:
-                sent = time.monotonic()
-                response = await client.get(callback_url(template, n, accounts),
-                                            headers={"User-Agent": "voip.ms"})
+                for attempt in range(3):
+                    sent = time.monotonic()
+                    try:
+                        response = await client.get(callback_url(template, n, accounts),
+                                                    headers={"User-Agent": "voip.ms"})
+                        break
+                    except httpx2.TransportError as error:
+                        # A carrier calls again too; the repeat is deduplicated
+                        # by its message id. Timed from the attempt that worked.
+                        if attempt == 2:
+                            failures.append(f"{error.__class__.__name__}: {error}")
+                            return
                 accepted = time.monotonic()
             if response.status_code == 200 and response.text == "ok":
                 timings[n] = (sent, accepted)
