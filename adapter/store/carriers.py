@@ -127,10 +127,15 @@ def set_opt_out(conn: sa.Connection, local_number: str, remote_number: str, opte
     ))
 
 
+_OPTED_OUT = sa.select(opt_outs.c.opted_out).where(
+    (opt_outs.c.local_number == sa.bindparam("local"))
+    & (opt_outs.c.remote_number == sa.bindparam("remote")))
+
+
 def opted_out(conn: sa.Connection, local_number: str, remote_number: str) -> bool:
-    return bool(conn.execute(sa.select(opt_outs.c.opted_out).where(
-        (opt_outs.c.local_number == local_number) & (opt_outs.c.remote_number == remote_number)
-    )).scalar_one_or_none())
+    # Built once above: every off-net send asks this.
+    return bool(conn.execute(_OPTED_OUT, {"local": local_number, "remote": remote_number})
+                .scalar_one_or_none())
 
 
 def secret(conn: sa.Connection, key: str) -> str:
