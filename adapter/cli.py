@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "print the callback URLs to paste into the provider's portal")
     urls.add_argument("name")
 
-    outbox = commands.add_parser("outbox", parents=[common], help="the outbox: carrier sends and pushes",
+    outbox = commands.add_parser("outbox", parents=[common],
+                                 help="the outbox: carrier sends and pushes",
                                  description="Inspect and requeue outbox jobs.")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True,
                                             metavar="ACTION")
