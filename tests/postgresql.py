@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
 
 import asyncpg
@@ -42,4 +43,9 @@ def fresh_database() -> Iterator[str]:
     try:
         yield make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        try:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        except asyncpg.PostgresError as exc:
+            # A throwaway database left behind costs nothing; failing the
+            # test for it (e.g. an autovacuum worker we may not end) would.
+            warnings.warn(f"could not drop test database {name}: {exc}")
