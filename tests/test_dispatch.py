@@ -64,7 +64,11 @@ class Server:
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                # Seen once on a loaded machine; teardown must not fail the test.
+                self.kill()
 
 
 @pytest.fixture
