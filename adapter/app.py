@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from urllib.parse import parse_qsl, urlencode
@@ -132,6 +133,20 @@ async def prepare_database(store: Store, config: Config) -> None:
         )
 
 
+def freeze_startup_objects() -> None:
+    """Leave everything built so far (modules, classes, SQLAlchemy's tables)
+    out of later garbage collections.
+
+    A full collection walks every tracked object; with the libraries loaded
+    that is about 70,000 objects and 25-50 ms during which no request is
+    served, which under load happened every second or two and set the
+    latency's p99. Frozen objects are never freed, which is what they are
+    here anyway: they live as long as the process.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(config: Config, store: Store | None = None) -> Starlette:
     """The service for ``config``; opens (and migrates) the database on startup."""
 
@@ -156,6 +171,7 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
                                       credentials=CredentialCache(), router=router)
         app.state.dispatcher = dispatcher
         worker = asyncio.create_task(dispatcher.run(), name="dispatcher")
+        freeze_startup_objects()
         try:
             yield
         finally:
