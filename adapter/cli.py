@@ -30,7 +30,7 @@ log = logging.getLogger("adapter")
 
 # How ``serve`` runs uvicorn; bench/ serves its baseline the same way.
 UVICORN_SETTINGS = {
-    "access_log": False,  # adapter.app.AccessLog logs requests with secrets masked
+    "access_log": False,  # adapter.access_log.AccessLog logs requests with secrets masked
     "log_config": None,  # keep the logging set up in main()
     "server_header": False,
 }

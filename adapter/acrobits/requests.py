@@ -13,9 +13,9 @@ import json
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
+from typing import Protocol
+
 from lxml import etree
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 
 class ServiceError(Exception):
@@ -25,6 +25,23 @@ class ServiceError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class Request(Protocol):
+    """What reading a request needs; both the services' own ServiceRequest
+    and Starlette's Request (carrier webhooks) have it."""
+
+    method: str
+    scope: dict
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def stream(self): ...
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request was read."""
 
 
 def _media_type(request: Request) -> str:
@@ -54,11 +71,15 @@ def _is_json(media_type: str, body: bytes) -> bool:
     return form_or_none and body.lstrip().startswith(b"{")
 
 
+# strict=False: accept raw newlines and tabs inside strings, which an app
+# substituting %sms_body% without escaping them would send. Built once:
+# json.loads with an option builds a new decoder on every call.
+_JSON_DECODER = json.JSONDecoder(strict=False)
+
+
 def _parse_json(body: bytes, nested_as_json: bool = False) -> dict[str, str]:
     try:
-        # strict=False: accept raw newlines and tabs inside strings, which an
-        # app substituting %sms_body% without escaping them would send.
-        data = json.loads(body.decode("utf-8"), strict=False)
+        data = _JSON_DECODER.decode(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ServiceError(400, f"Malformed JSON body: {exc}") from None
     if not isinstance(data, dict):
@@ -129,6 +150,12 @@ async def read_fields(request: Request, max_bytes: int,
     return fields
 
 
+def lenient_query(request: Request) -> dict[str, str]:
+    """The query's fields, undecodable bytes replaced; only for choosing the
+    format of an answer before the request is read properly."""
+    return dict(parse_qsl(request.scope.get("query_string", b"").decode("utf-8", "replace")))
+
+
 def first(fields: Mapping[str, str], *names: str) -> str:
     """The value of the first of ``names`` that is filled in (the spellings
     in use); a template may carry several, some left empty."""
@@ -154,11 +181,18 @@ def _xml(values: Mapping[str, str]) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def answer(values: Mapping, as_xml: bool, status: int = 200) -> Response:
+# As Starlette's JSONResponse writes it: UTF-8, no spaces, no NaN.
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+JSON_TYPE = b"application/json"
+XML_TYPE = b"application/xml"
+
+
+def answer(values: Mapping, as_xml: bool, status: int = 200) -> tuple[int, bytes, bytes]:
+    """(status, content type, body) of an answer carrying ``values``."""
     if as_xml:
-        return Response(_xml(values), status_code=status, media_type="application/xml")
-    return JSONResponse(values, status_code=status)
+        return status, XML_TYPE, _xml(values)
+    return status, JSON_TYPE, _JSON.encode(values).encode("utf-8")
 
 
-def error_answer(error: ServiceError, as_xml: bool) -> Response:
+def error_answer(error: ServiceError, as_xml: bool) -> tuple[int, bytes, bytes]:
     return answer({"message": error.message}, as_xml, error.status)

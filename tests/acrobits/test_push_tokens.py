@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 import pytest
 import sqlalchemy as sa
 
-from adapter.app import ACCOUNT_REMOVAL_PATH, PUSH_TOKEN_PATH, mask_query
+from adapter.access_log import mask_query
+from adapter.app import ACCOUNT_REMOVAL_PATH, PUSH_TOKEN_PATH
 from adapter.store.schema import accounts, push_tokens
 from tests.app_client import ALICE, BOB, make_user
 from tests.push.fake_push import on_database, report_token, stored_devices

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import httpx2
 import pytest
@@ -299,27 +300,55 @@ def test_wrong_method_is_405_with_a_message(http):
 # -- access log -----------------------------------------------------------------------
 
 
-def access_lines(caplog, path: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.name == "adapter.access" and path in r.getMessage()]
+class AccessLogOutput:
+    """What the access log wrote to stderr (captured by ``capsys``) so far."""
+
+    def __init__(self, capsys):
+        self.capsys = capsys
+        self.text = ""
+
+    def lines(self, path: str) -> list[str]:
+        self.text += self.capsys.readouterr().err
+        return [line for line in self.text.splitlines() if " adapter.access: " in line and path in line]
+
+
+@pytest.fixture
+def access_log(capsys):
+    logger = logging.getLogger("adapter.access")
+    level = logger.level
+    logger.setLevel(logging.INFO)  # as `serve` has it; the tests' root logger is at WARNING
+    yield AccessLogOutput(capsys)
+    logger.setLevel(level)
 
 
 @pytest.mark.parametrize("secret_key", ["password", "pass", "PassWord"])
-def test_access_log_masks_passwords_in_the_query(http, alice, caplog, secret_key):
-    caplog.set_level(logging.INFO, logger="adapter.access")
+def test_access_log_masks_passwords_in_the_query(http, alice, access_log, secret_key):
     secret = "s3cr3t p@ss/Zq9"
     fields = {"username": "alice", secret_key: secret, "to": BOB, "body": "logged"}
     assert http.get(SEND, params=fields).status_code == 401  # the wrong password, logged
-    [line] = wait_for(lambda: access_lines(caplog, SEND), what="the access log line")
+    [line] = wait_for(lambda: access_log.lines(SEND), what="the access log line")
     assert f"{secret_key}=***" in line and "username=alice" in line and " 401 " in line
     for fragment in ("s3cr3t", "p%40ss", "p@ss", "Zq9"):
-        assert fragment not in caplog.text
+        assert fragment not in access_log.text
 
 
-def test_access_log_masks_passwords_of_successful_sends(http, alice, caplog):
-    caplog.set_level(logging.INFO, logger="adapter.access")
+def test_access_log_masks_passwords_of_successful_sends(http, alice, access_log):
     response = http.get(SEND, params=send_fields(alice))
     assert response.status_code == 200
-    [line] = wait_for(lambda: access_lines(caplog, SEND), what="the access log line")
+    [line] = wait_for(lambda: access_log.lines(SEND), what="the access log line")
     assert '"GET /acrobits/send?' in line and " 200 " in line
-    assert alice.password not in caplog.text
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO adapter.access: 127.0.0.1 ", line)
+    assert alice.password not in access_log.text
+
+
+def test_access_log_is_silenced_like_any_logger(http, alice, access_log):
+    logger = logging.getLogger("adapter.access")
+    logger.setLevel(logging.WARNING)
+    try:
+        assert http.get(SEND, params=send_fields(alice)).status_code == 200
+        assert http.get("/healthz").status_code == 200
+    finally:
+        logger.setLevel(logging.INFO)
+    assert http.get("/healthz?after=1").status_code == 200
+    wait_for(lambda: access_log.lines("/healthz?after=1"), what="the access log line")
+    assert access_log.lines(SEND) == [] and access_log.lines("/healthz ") == []
