@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from datetime import UTC, datetime
 
 from ..store import INBOUND, OUTBOUND, MessageRow
@@ -10,6 +12,17 @@ from .service import Call, endpoint
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.lru_cache(maxsize=1)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+
+
+def now_rfc3339() -> str:
+    """The current time for the answer's ``date`` (formatted once a second:
+    every fetch answer carries it)."""
+    return _utc_second(int(time.time()))
 
 
 def cursor(value: str) -> int | None:
@@ -51,7 +64,7 @@ async def fetch_messages(call: Call) -> dict:
     }
     pages = await _pages(call, cursors)
     return {
-        "date": rfc3339(datetime.now(UTC)),
+        "date": now_rfc3339(),
         "received_smss": [item(m, "sender") for m in pages[INBOUND]],
         "sent_smss": [item(m, "recipient") for m in pages[OUTBOUND]],
     }
@@ -64,7 +77,7 @@ async def fetch_messages_legacy(call: Call) -> dict:
     after = cursor(call.field("last_known_sms_id", "last_id"))
     pages = await _pages(call, {INBOUND: after, OUTBOUND: after})
     return {
-        "date": rfc3339(datetime.now(UTC)),
+        "date": now_rfc3339(),
         "unread_smss": [item(m, "sender") for m in pages[INBOUND]],
         "sent_smss": [item(m, "recipient") for m in pages[OUTBOUND]],
     }

@@ -40,6 +40,11 @@ class Store:
         # account id -> the read marker this process last raised it to (the
         # marker only rises, so a stale value only costs a redundant write).
         self._read_marks: dict[int, int] = {}
+        # username -> Account, valid while the database's data_version stays
+        # what it was: only other connections (the CLI, another process)
+        # change accounts, and any commit of theirs clears it (SQLite only).
+        self._accounts: dict[str, Account] = {}
+        self._accounts_version: int | None = None
         self.description = self._db.description
 
     # -- schema -------------------------------------------------------------
@@ -54,15 +59,18 @@ class Store:
 
     # -- accounts -----------------------------------------------------------------
     async def create_account(self, **fields) -> Account:
+        self._accounts.clear()
         return await self._db.write(partial(account_queries.create, **fields))
 
     async def list_accounts(self) -> list[Account]:
         return await self._db.read(account_queries.all_accounts)
 
     async def remove_account(self, username: str) -> bool:
+        self._accounts.clear()
         return await self._db.write(partial(account_queries.remove, username=username))
 
     async def set_password_hash(self, username: str, password_hash: str) -> bool:
+        self._accounts.clear()
         return await self._db.write(
             partial(account_queries.set_password_hash, username=username,
                     password_hash=password_hash)
@@ -72,7 +80,20 @@ class Store:
         return await self._db.read(account_queries.count)
 
     async def account(self, username: str) -> Account | None:
-        return await self._db.read(partial(account_queries.by_username, username=username))
+        """The account, read once per process until the database changes
+        under us (every request looks its sender up)."""
+        version = self._db.data_version()
+        if version is None or version != self._accounts_version:
+            self._accounts.clear()
+            self._accounts_version = version
+        elif (known := self._accounts.get(username)) is not None:
+            return known
+        account = await self._db.read(partial(account_queries.by_username, username=username))
+        if account is not None and version is not None:
+            if len(self._accounts) >= 100_000:
+                self._accounts.clear()
+            self._accounts[username] = account
+        return account
 
     # -- messages -------------------------------------------------------------
     async def record_send(self, sender: Account, message: NewMessage,

@@ -105,6 +105,7 @@ class SQLiteRunner:
         self._thread_raw: sqlite3.Connection | None = None
         self._commits = 0
         self._pending: list[tuple[Work, asyncio.Future]] = []
+        self._data_version: int | None = None
         # Migrations need SQLAlchemy proper (schema inspection, DDL).
         self._engine = sa.create_engine(
             f"sqlite:///{path}", poolclass=sa.pool.NullPool,
@@ -117,6 +118,26 @@ class SQLiteRunner:
         @event.listens_for(self._engine, "begin")
         def _on_begin(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever another connection (another
+        process, or this process's worker thread) commits; our own commits
+        leave it alone. None when it cannot be read just now.
+
+        Read at most once per turn of the event loop: every request served
+        in a turn arrived before the turn began, so it still sees every
+        change committed before it arrived.
+        """
+        if self._data_version is None:
+            try:
+                self._data_version = self._loop_raw.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.OperationalError:
+                return None
+            asyncio.get_running_loop().call_soon(self._forget_data_version)
+        return self._data_version
+
+    def _forget_data_version(self) -> None:
+        self._data_version = None
 
     def _in_thread(self, begin: str, work: Work[T]) -> T:
         if self._thread_raw is None:
@@ -217,6 +238,9 @@ class PostgreSQLRunner:
             return await conn.run_sync(work)
 
     read = write = migrate = _transaction
+
+    def data_version(self) -> None:
+        return None  # every process writes through its own connections: no cheap signal
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -252,7 +252,10 @@ def sync(
             after = None
         if after is not None and recorded is not None:
             after = min(after, recorded[direction]) if recorded else None
-        pages[direction] = page(conn, account_id, direction, after, limit)
+        # Nothing can follow the account's newest id: the usual fetch of an
+        # app that is up to date needs no page query for that direction.
+        caught_up = after is not None and after >= newest
+        pages[direction] = [] if caught_up else page(conn, account_id, direction, after, limit)
         reached[direction] = pages[direction][-1].sms_id if pages[direction] else after or 0
     return pages, reached
 
