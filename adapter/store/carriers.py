@@ -30,8 +30,22 @@ def _insert(conn: sa.Connection):
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
+def _per_dialect(build: Callable) -> dict:
+    """A statement built once for each engine's insert dialect."""
+    return {"sqlite": build(sqlite.insert), "postgresql": build(postgresql.insert)}
+
+
+# Built once (fastsqlite.py compiles each statement object once): the
+# dispatcher settles every carrier send through these.
+_MESSAGE = sa.select(messages).where(messages.c.id == sa.bindparam("message_id"))
+_SET_STATUS = messages.update().where(messages.c.id == sa.bindparam("message_id")).values(
+    status=sa.bindparam("new_status"), failure_reason=sa.bindparam("new_reason"),
+    updated_at=sa.bindparam("now", type_=messages.c.updated_at.type))
+_ADD_REF = _per_dialect(lambda insert: insert(carrier_refs).on_conflict_do_nothing())
+
+
 def _message(conn: sa.Connection, message_id: int) -> dict | None:
-    row = conn.execute(sa.select(messages).where(messages.c.id == message_id)).first()
+    row = conn.execute(_MESSAGE, {"message_id": message_id}).first()
     return row._asdict() if row else None
 
 
@@ -45,9 +59,8 @@ def advance(conn: sa.Connection, message_id: int, state: str, reason: str,
     if current in FINAL or RANK.get(state, -1) <= RANK.get(current, -1):
         return False
     now = datetime.now(UTC)
-    conn.execute(messages.update().where(messages.c.id == message_id).values(
-        status=state, failure_reason=reason[:1024] if state == "failed" else None,
-        updated_at=now))
+    conn.execute(_SET_STATUS, {"message_id": message_id, "new_status": state, "now": now,
+                               "new_reason": reason[:1024] if state == "failed" else None})
     for follow_up in follow_ups(message, state, reason):
         message_queries.receive(conn, [message["account_id"]], now=now,
                                 local_number=message["local_number"], peer=message["peer"],
@@ -56,10 +69,19 @@ def advance(conn: sa.Connection, message_id: int, state: str, reason: str,
 
 
 def add_refs(conn: sa.Connection, provider: str, message_id: int, refs: list[str]) -> None:
-    for part, ref in enumerate(refs, start=1):
-        statement = _insert(conn)(carrier_refs).values(
-            provider=provider, ref=ref, message_id=message_id, part=part, status="submitted")
-        conn.execute(statement.on_conflict_do_nothing())
+    if refs:
+        conn.execute(_ADD_REF[conn.dialect.name], [
+            {"provider": provider, "ref": ref, "message_id": message_id, "part": part,
+             "status": "submitted"} for part, ref in enumerate(refs, start=1)])
+
+
+# (Names other than the columns': an UPDATE reserves those for its SET.)
+_REF = (carrier_refs.c.provider == sa.bindparam("ref_provider")) & (
+    carrier_refs.c.ref == sa.bindparam("ref_value"))
+_REF_ROW = sa.select(carrier_refs).where(_REF)
+_SET_REF_STATUS = carrier_refs.update().where(_REF).values(status=sa.bindparam("new_status"))
+_PART_STATUSES = sa.select(carrier_refs.c.status).where(
+    carrier_refs.c.message_id == sa.bindparam("message_id"))
 
 
 def apply_ref_status(conn: sa.Connection, provider: str, ref: str, state: str, reason: str,
@@ -67,24 +89,27 @@ def apply_ref_status(conn: sa.Connection, provider: str, ref: str, state: str, r
     """A carrier's report on one ref (one part). The message moves when its
     parts agree: failed if any part failed, else the least advanced part.
     Returns the message (or None for a ref we never sent)."""
-    row = conn.execute(sa.select(carrier_refs).where(
-        (carrier_refs.c.provider == provider) & (carrier_refs.c.ref == ref))).first()
+    which = {"ref_provider": provider, "ref_value": ref}
+    row = conn.execute(_REF_ROW, which).first()
     if row is None:
         return None
     if row.status not in FINAL and RANK.get(state, -1) > RANK.get(row.status, -1):
-        conn.execute(carrier_refs.update().where(
-            (carrier_refs.c.provider == provider) & (carrier_refs.c.ref == ref)).values(status=state))
-    parts = list(conn.execute(sa.select(carrier_refs.c.status).where(
-        carrier_refs.c.message_id == row.message_id)).scalars())
+        conn.execute(_SET_REF_STATUS, {**which, "new_status": state})
+    parts = list(conn.execute(_PART_STATUSES, {"message_id": row.message_id}).scalars())
     overall = "failed" if "failed" in parts else min(parts, key=lambda s: RANK.get(s, 0))
     advance(conn, row.message_id, overall, reason, follow_ups)
     return _message(conn, row.message_id)
 
 
-# Built once: every inbound callback runs it (fastsqlite.py compiles a
-# statement object once; the VALUES come from the parameters' keys).
-_SEEN = {"sqlite": sqlite.insert(inbound_seen).on_conflict_do_nothing(),
-         "postgresql": postgresql.insert(inbound_seen).on_conflict_do_nothing()}
+# Built once too: every inbound callback runs these (the VALUES come from
+# the parameters' keys).
+_SEEN = _per_dialect(lambda insert: insert(inbound_seen).on_conflict_do_nothing())
+_ADD_PART = _per_dialect(lambda insert: insert(inbound_parts).on_conflict_do_nothing())
+_GROUP = (inbound_parts.c.provider == sa.bindparam("group_provider")) & (
+    inbound_parts.c.group_id == sa.bindparam("group"))
+_GROUP_PARTS = sa.select(inbound_parts.c.position, inbound_parts.c.body).where(_GROUP).order_by(
+    inbound_parts.c.position)
+_DROP_GROUP = inbound_parts.delete().where(_GROUP)
 
 
 def seen_inbound(conn: sa.Connection, provider: str, carrier_id: str) -> bool:
@@ -98,16 +123,14 @@ def add_inbound_part(conn: sa.Connection, provider: str, group: str, position: i
                      total: int, sender: str, recipient: str, body: str) -> str | None:
     """Keep one part; when all ``total`` are here, remove them and return the
     whole text (None while parts are missing)."""
-    statement = _insert(conn)(inbound_parts).values(
-        provider=provider, group_id=group[:255], position=position, total=total,
-        sender=sender, recipient=recipient, body=body, created_at=datetime.now(UTC))
-    conn.execute(statement.on_conflict_do_nothing())
-    mine = (inbound_parts.c.provider == provider) & (inbound_parts.c.group_id == group[:255])
-    parts = list(conn.execute(sa.select(inbound_parts.c.position, inbound_parts.c.body)
-                              .where(mine).order_by(inbound_parts.c.position)))
+    mine = {"group_provider": provider, "group": group[:255]}
+    conn.execute(_ADD_PART[conn.dialect.name], {
+        "provider": provider, "group_id": group[:255], "position": position, "total": total, "sender": sender,
+        "recipient": recipient, "body": body, "created_at": datetime.now(UTC)})
+    parts = list(conn.execute(_GROUP_PARTS, mine))
     if len(parts) < total:
         return None
-    conn.execute(inbound_parts.delete().where(mine))
+    conn.execute(_DROP_GROUP, mine)
     return "".join(body for _, body in parts)
 
 
@@ -115,16 +138,22 @@ def account_ids_holding(conn: sa.Connection, number: str) -> list[int]:
     return account_queries.ids_holding(conn, number)  # its statement is built once
 
 
-def set_opt_out(conn: sa.Connection, local_number: str, remote_number: str, opted_out: bool,
-                reason: str) -> None:
-    statement = _insert(conn)(opt_outs).values(
-        local_number=local_number, remote_number=remote_number, opted_out=opted_out,
-        reason=reason[:255], updated_at=datetime.now(UTC))
-    conn.execute(statement.on_conflict_do_update(
+def _upsert_opt_out(insert):
+    statement = insert(opt_outs)
+    return statement.on_conflict_do_update(
         index_elements=[opt_outs.c.local_number, opt_outs.c.remote_number],
         set_={"opted_out": statement.excluded.opted_out, "reason": statement.excluded.reason,
-              "updated_at": statement.excluded.updated_at},
-    ))
+              "updated_at": statement.excluded.updated_at})
+
+
+_SET_OPT_OUT = _per_dialect(_upsert_opt_out)
+
+
+def set_opt_out(conn: sa.Connection, local_number: str, remote_number: str, opted_out: bool,
+                reason: str) -> None:
+    conn.execute(_SET_OPT_OUT[conn.dialect.name], {
+        "local_number": local_number, "remote_number": remote_number, "opted_out": opted_out,
+        "reason": reason[:255], "updated_at": datetime.now(UTC)})
 
 
 _OPTED_OUT = sa.select(opt_outs.c.opted_out).where(
