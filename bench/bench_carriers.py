@@ -116,7 +116,7 @@ class Scenario:
     """One fresh database, one fake carrier, one adapter config with alice on it."""
 
     def __init__(self, name: str, tmp: Path, processes: Processes,
-                 postgresql: PostgreSQL | None, delay: float):
+                 postgresql: PostgreSQL | None, delay: float, batch: int | None = None):
         self.name, self.processes, self.postgresql = name, processes, postgresql
         self.directory = tmp / name
         self.directory.mkdir()
@@ -140,7 +140,8 @@ class Scenario:
             f'api_username = "{API_USER}"\n'
             f'api_password = "{API_PASSWORD}"\n'
             f'base_url = "http://{HOST}:{self.fake_port}/api/v1"\n'
-            f"timeout_seconds = {timeout}\n")
+            f"timeout_seconds = {timeout}\n"
+            + (f"\n[outbox]\nbatch = {batch}\n" if batch else ""))
         adapter_cli(self.config, "account", "add", ALICE[0], "--number", ALICE[1],
                     "--provider", PROVIDER, "--password", ALICE[2])
         self.server: subprocess.Popen | None = None
@@ -264,12 +265,13 @@ def profile_shares(path: Path) -> dict[str, float]:
 
 def bench_latency(settings: WrkSettings, processes: Processes, tmp: Path,
                   postgresql: PostgreSQL | None, carrier: str, delay: float,
-                  conversations: int, rate: float, profile_dir: Path | None = None,
+                  conversations: int, rate: float, batch: int,
+                  profile_dir: Path | None = None,
                   profiles: dict | None = None) -> list[LatencyOutcome]:
     """The paced run first, on a fresh outbox, then flat out."""
     print(f"latency, {carrier} carrier (answers after {delay:g}s), "
-          f"{conversations} recipients", flush=True)
-    scenario = Scenario(f"latency-{carrier}", tmp, processes, postgresql, delay)
+          f"{conversations} recipients, [outbox] batch {batch}", flush=True)
+    scenario = Scenario(f"latency-{carrier}", tmp, processes, postgresql, delay, batch)
     try:
         scenario.start_adapter()
         # The first send pays the argon2 check; it must reach the carrier.
@@ -552,10 +554,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=int, default=5, help="wrk per-request timeout, s (5)")
     parser.add_argument("--slow-seconds", type=float, default=2.0,
                         help="how long the slow carrier takes to answer each send (2)")
-    parser.add_argument("--rate", type=float, default=200.0,
-                        help="sends/s of the paced latency runs (200; 0: flat out only)")
-    parser.add_argument("--latency-conversations", type=int, default=16,
-                        help="recipients the latency runs cycle through (16)")
+    parser.add_argument("--rate", type=float, default=40.0,
+                        help="sends/s of the paced latency runs (40; 0: flat out only)")
+    parser.add_argument("--latency-batch", type=int, default=100,
+                        help="[outbox] batch of the latency runs (100: the slow carrier then "
+                             "has room for 2 s x 40/s = 80 sends in flight)")
+    parser.add_argument("--latency-conversations", type=int, default=100,
+                        help="recipients the latency runs cycle through (100: one "
+                             "conversation's sends go one at a time, so a 2 s carrier "
+                             "carries at most this many / 2 s)")
     parser.add_argument("--messages", type=int, default=2000,
                         help="messages queued for each dispatch run (2000)")
     parser.add_argument("--conversations", default="1,4,16,64",
@@ -628,8 +635,8 @@ def main(argv: list[str] | None = None) -> int:
             require_wrk()
             for carrier, delay in (("instant", 0.0), ("slow", args.slow_seconds)):
                 latency += bench_latency(settings, processes, tmp, postgresql, carrier, delay,
-                                         args.latency_conversations, args.rate, args.profile,
-                                         profiles)
+                                         args.latency_conversations, args.rate,
+                                         args.latency_batch, args.profile, profiles)
         dispatch: list[DispatchOutcome] = []
         if "dispatch" in args.parts:
             for conversations in args.conversations:
