@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from urllib.parse import parse_qsl
-
 from typing import Protocol
+from urllib.parse import parse_qsl
 
 from lxml import etree
 
