@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.app_client import (ALICE, BOB, FETCH, FETCH_LEGACY, RFC3339_UTC, ids, make_user,
+from tests.app_client import (ALICE, BOB, FETCH, FETCH_LEGACY, RFC3339_UTC, ids,
                               texts)
 
 PAGE = 5
@@ -28,16 +28,6 @@ def http(live_server):
     assert live_server.config.fetch_page_size == PAGE
     with live_server.client() as client:
         yield client
-
-
-@pytest.fixture
-def alice(http, add_account):
-    return make_user(http, add_account, "alice", ALICE)
-
-
-@pytest.fixture
-def bob(http, add_account):
-    return make_user(http, add_account, "bob", BOB)
 
 
 def send_many(sender, to: str, count: int, prefix: str = "m") -> list[int]:

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from adapter.access_log import mask_query
 from adapter.app import ACCOUNT_REMOVAL_PATH, PUSH_TOKEN_PATH
 from adapter.store.schema import accounts, push_tokens
-from tests.app_client import ALICE, BOB, make_user
 from tests.push.fake_push import on_database, report_token, stored_devices
 
 BAD_CREDENTIALS = {"message": "Invalid username or password"}
@@ -20,22 +19,6 @@ APP = "com.acrobits.cloudsoftphone"
 S1 = "12869E0E6E553673C54F29105A0647204C416A2A:7C3A0D14"
 S2 = "22869E0E6E553673C54F29105A0647204C416A2A:00000002"
 S3 = "32869E0E6E553673C54F29105A0647204C416A2A:00000003"
-
-
-@pytest.fixture
-def http(live_server):
-    with live_server.client() as client:
-        yield client
-
-
-@pytest.fixture
-def alice(http, add_account):
-    return make_user(http, add_account, "alice", ALICE)
-
-
-@pytest.fixture
-def bob(http, add_account):
-    return make_user(http, add_account, "bob", BOB)
 
 
 @pytest.fixture

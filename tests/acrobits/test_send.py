@@ -8,27 +8,11 @@ import json
 import httpx2
 import pytest
 
-from tests.app_client import ALICE, BOB, SEND, ids, make_user, texts, xml_answer
+from tests.app_client import ALICE, BOB, SEND, ids, texts, xml_answer
 
 BAD_CREDENTIALS = {"message": "Invalid username or password"}
 RECEIPT = "application/x-acro-disposition-notification"
 FILE_TRANSFER = "application/x-acro-filetransfer+json"
-
-
-@pytest.fixture
-def http(live_server):
-    with live_server.client() as client:
-        yield client
-
-
-@pytest.fixture
-def alice(http, add_account):
-    return make_user(http, add_account, "alice", ALICE)
-
-
-@pytest.fixture
-def bob(http, add_account):
-    return make_user(http, add_account, "bob", BOB)
 
 
 def history(*users) -> list[list[dict]]:
