@@ -21,8 +21,9 @@ from .acrobits.service import Endpoint, Services
 from . import hooks
 from .config import Config
 from .dispatch import Dispatcher, RetryPolicy
+from .http_client import new_http_client
 from .messaging.routing import Router
-from .providers import build_providers, new_http_client
+from .providers import build_providers
 from .push import PushClient, Pusher
 from .passwords import CredentialCache
 from .store import Store

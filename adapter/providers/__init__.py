@@ -8,7 +8,7 @@ import httpx2
 
 from ..config import Config, ProviderConfig
 from .base import (
-    DEFAULT_TIMEOUT, HookUrls, InboundPart, InboundSms, Outcome, OutboundSms, Provider,
+    HookUrls, InboundPart, InboundSms, Outcome, OutboundSms, Provider,
     SendResult, StatusUpdate, WebhookError,
 )
 import importlib
@@ -51,17 +51,6 @@ def build_providers(
         )
         for name, settings in config.providers.items()
     }
-
-
-# As many idle connections kept as may be open: with fewer (httpx's default
-# keeps 20), a dispatcher with more sends in flight than that closes and
-# reopens connections to the carrier on every send.
-HTTP_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=100)
-
-
-def new_http_client() -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False,
-                              limits=HTTP_LIMITS)
 
 
 def loopback_config(name: str = "loopback") -> ProviderConfig:

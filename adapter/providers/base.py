@@ -27,7 +27,6 @@ from ..config import ProviderConfig
 
 log = logging.getLogger("adapter.providers")
 USER_AGENT = "acrobits-sms-adapter/0.1 (+https://github.com/)"
-DEFAULT_TIMEOUT = httpx2.Timeout(15.0, connect=5.0)
 
 
 class Outcome(StrEnum):

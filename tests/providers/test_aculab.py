@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
-import httpx2
 import pytest
 
 from adapter.config import ProviderConfig
+from adapter.http_client import new_http_client
 from adapter.messaging.disposition import RECEIPT_CONTENT_TYPE
 from adapter.providers import HookUrls, OutboundSms, Outcome
 from adapter.providers.aculab import AculabProvider
@@ -211,7 +211,7 @@ def test_a_bad_alphanumeric_id_stops_the_adapter_at_start(table, problem, config
 async def test_reconcile_asks_msg_status_instead_of_sending_again(fake):
     # Through the dispatcher an ambiguous Aculab send has no refs (Aculab answers
     # them all at once or not at all): this covers the check for when they are known.
-    async with httpx2.AsyncClient() as http:
+    async with new_http_client() as http:
         provider = AculabProvider(
             config=ProviderConfig(name="acu", type="aculab", base_url=fake.url,
                                   settings={"username": USERNAME, "api_key": API_KEY}),

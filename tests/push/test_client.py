@@ -4,6 +4,7 @@ import httpx2
 import pytest
 
 from adapter.push import PushClient, PushOutcome
+from adapter.http_client import new_http_client
 from tests.conftest import bound_socket
 from tests.push.fake_push import (
     GARBAGE, PUSH_TIMEOUT_SECONDS, SLOW, http_error, push_service, status,  # noqa: F401
@@ -20,7 +21,7 @@ NOTIFICATION = {
 
 
 async def send(url: str, notification: dict = NOTIFICATION):
-    async with httpx2.AsyncClient() as http:
+    async with new_http_client() as http:
         return await PushClient(http, url, PUSH_TIMEOUT_SECONDS).send(notification)
 
 

@@ -1,9 +1,9 @@
 """Running a push job: the device's token is read when the push goes out."""
 
-import httpx2
 import pytest
 
 from adapter.dispatch import RetryPolicy
+from adapter.http_client import new_http_client
 from adapter.passwords import hash_password
 from adapter.push import PushClient, Pusher
 from adapter.store import NewMessage, Registration, Store, TokenPair
@@ -35,7 +35,7 @@ async def queue_push_to_bob(store) -> None:
 
 async def run_queued_job(store, url: str) -> None:
     [job] = await store.lease_jobs(WORKER, 10, 60)
-    async with httpx2.AsyncClient() as http:
+    async with new_http_client() as http:
         await Pusher(store, PushClient(http, url, 2.0)).run(job, WORKER, RetryPolicy())
 
 
