@@ -2,6 +2,7 @@
 """Carriers: app-facing send latency with a fast and a slow carrier, and dispatcher throughput.
 
     python bench/bench_carriers.py [--duration 10] [--warmup 2] [--slow-seconds 2]
+                                   [--rate 40] [--rounds 3]
                                    [--messages 2000] [--conversations 1,4,16,64]
                                    [--drain-seconds 30] [--postgresql-url URL]
                                    [--parts latency,dispatch] [--profile DIR]
@@ -19,10 +20,14 @@ of the voip.ms REST API in its own process; the adapter's account alice
    (``bench/send_offnet.lua``, cycling through ``--latency-conversations``
    recipients) under wrk, 16 connections, once with a carrier that answers
    at once and once with one that takes ``--slow-seconds`` (2) to answer
-   each send (``timeout_seconds`` is set above that). The web request only
-   stores the message and its outbox job, so the two should match: the
-   check is that no send waited as long as the slow carrier takes. Also
-   shown: what the dispatcher in the same process carried meanwhile.
+   each send (``timeout_seconds`` is set above that), each carrier with its
+   own adapter. First ``--rounds`` (3) paced runs per carrier, alternating
+   between them, at ``--rate`` (40) sends/s; then each flat out. The web
+   request only stores the message and its outbox job, so the two should
+   match. Checks: no send waited as long as the slow carrier takes; and in
+   the paced runs the carriers' median p50s are within 1.5x or 2 ms of each
+   other, and their median p99s likewise. Also shown: what the dispatcher in
+   the same process carried meanwhile.
 2. dispatch: ``--messages`` (2000) messages are queued before ``serve``
    starts, spread round robin over C recipients (C from ``--conversations``;
    each recipient is one conversation), through ``Store.record_send``, the
@@ -53,6 +58,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,6 +90,7 @@ class LatencyOutcome:
     carrier: str
     delay: float
     load: str  # "paced N/s" (a steady offered load) or "flat out" (as fast as it answers)
+    round: int  # paced runs alternate between the carriers, round after round
     result: WrkResult
     cpu: dict[str, float]
     carrier_sends: int  # sendSMS the carrier took during the measured run
@@ -264,13 +271,43 @@ def profile_shares(path: Path) -> dict[str, float]:
 
 
 def bench_latency(settings: WrkSettings, processes: Processes, tmp: Path,
-                  postgresql: PostgreSQL | None, carrier: str, delay: float,
-                  conversations: int, rate: float, batch: int,
+                  postgresql: PostgreSQL | None, carriers: dict[str, float],
+                  conversations: int, rate: float, rounds: int, batch: int,
                   profile_dir: Path | None = None,
                   profiles: dict | None = None) -> list[LatencyOutcome]:
-    """The paced run first, on a fresh outbox, then flat out."""
-    print(f"latency, {carrier} carrier (answers after {delay:g}s), "
-          f"{conversations} recipients, [outbox] batch {batch}", flush=True)
+    """The paced runs first, in rounds alternating between the carriers (each
+    with its own adapter, both running meanwhile), then each flat out."""
+    print(f"latency: {conversations} recipients, [outbox] batch {batch}; "
+          + ", ".join(f"{carrier} carrier answers after {delay:g}s"
+                      for carrier, delay in carriers.items()), flush=True)
+    scenarios: dict[str, Scenario] = {}
+    try:
+        for carrier, delay in carriers.items():
+            scenarios[carrier] = start_latency_scenario(carrier, delay, tmp, processes,
+                                                        postgresql, batch)
+        outcomes = []
+        if rate > 0:
+            pause = settings.connections * 1000.0 / rate
+            for number in range(1, rounds + 1):
+                for carrier, scenario in scenarios.items():
+                    outcomes.append(measure_sends(
+                        settings, processes, scenario, carrier, f"paced {rate:g}/s",
+                        [str(conversations), f"{pause:g}"], number))
+        for carrier in carriers:
+            # Flat out, the slow carrier's backlog grows without bound: this
+            # is each adapter's last run.
+            outcomes.append(measure_sends(settings, processes, scenarios[carrier], carrier,
+                                          "flat out", [str(conversations)], 1,
+                                          profile_dir, profiles))
+            scenarios.pop(carrier).close()
+        return outcomes
+    finally:
+        for scenario in scenarios.values():
+            scenario.close()
+
+
+def start_latency_scenario(carrier: str, delay: float, tmp: Path, processes: Processes,
+                           postgresql: PostgreSQL | None, batch: int) -> Scenario:
     scenario = Scenario(f"latency-{carrier}", tmp, processes, postgresql, delay, batch)
     try:
         scenario.start_adapter()
@@ -279,23 +316,19 @@ def bench_latency(settings: WrkSettings, processes: Processes, tmp: Path,
         if not answer.get("sms_id"):
             raise BenchError(f"the first off-net send answered {answer}")
         wait_for_carrier(scenario, 1, delay + 15.0)
-        outcomes = []
-        if rate > 0:
-            pause = settings.connections * 1000.0 / rate
-            outcomes.append(measure_sends(settings, processes, scenario, carrier, delay,
-                                          f"paced {rate:g}/s", [str(conversations), f"{pause:g}"]))
-        outcomes.append(measure_sends(settings, processes, scenario, carrier, delay, "flat out",
-                                      [str(conversations)], profile_dir, profiles))
-        return outcomes
-    finally:
+    except BaseException:
         scenario.close()
+        raise
+    return scenario
 
 
 def measure_sends(settings: WrkSettings, processes: Processes, scenario: Scenario, carrier: str,
-                  delay: float, load: str, script_args: list[str],
+                  load: str, script_args: list[str], round_number: int,
                   profile_dir: Path | None = None, profiles: dict | None = None) -> LatencyOutcome:
     url = f"{scenario.base}/acrobits/send"
-    print(f"  {load}: warm-up {settings.warmup}s, then {settings.duration}s ...", flush=True)
+    label = f"{load}, round {round_number}" if load.startswith("paced") else load
+    print(f"  {carrier}, {label}: warm-up {settings.warmup}s, then {settings.duration}s ...",
+          flush=True)
     warmup = None
     if settings.warmup > 0:
         warmup = run_wrk(settings, url, OFFNET_SCRIPT, settings.warmup, script_args)
@@ -325,7 +358,7 @@ def measure_sends(settings: WrkSettings, processes: Processes, scenario: Scenari
     if after["violations"]:
         raise BenchError(f"the fake carrier saw requests the API would refuse: "
                          f"{after['violation_samples']}")
-    return LatencyOutcome(carrier, delay, load, result, dict(cpu.percent),
+    return LatencyOutcome(carrier, scenario.delay, load, round_number, result, dict(cpu.percent),
                           after["sends"] - before["sends"], after["max_in_flight"],
                           jobs["queued"] + jobs["leased"])
 
@@ -430,6 +463,9 @@ def bench_dispatch(processes: Processes, tmp: Path, postgresql: PostgreSQL | Non
 # Paced runs "match" when the instant carrier's p50 and p99 are each within
 # MATCH_RATIO of the slow carrier's, or within MATCH_MS of it (at a couple of
 # milliseconds, scheduling noise alone moves figures by more than a ratio).
+# Compared: each carrier's median over the rounds. The p99 of one 10 s run
+# at 40/s is its 4th-slowest answer, and moves by a few milliseconds from one
+# run of the same carrier to the next.
 MATCH_RATIO, MATCH_MS = 1.5, 2.0
 
 
@@ -442,24 +478,43 @@ def latency_checks(outcomes: list[LatencyOutcome]) -> list[tuple[str, str, bool]
     for o in outcomes:
         r = o.result
         bad = r.non_2xx + r.warmup_non_2xx + r.socket_errors
-        found.append((f"latency, {o.carrier}, {o.load}: only 2xx answers", f"{bad} bad", bad == 0))
+        found.append((f"latency, {o.carrier}, {_label(o)}: only 2xx answers", f"{bad} bad",
+                      bad == 0))
         if o.delay > 0:
-            found.append((f"latency, {o.carrier}, {o.load}: no send waited {o.delay:g}s",
+            found.append((f"latency, {o.carrier}, {_label(o)}: no send waited {o.delay:g}s",
                           f"max {r.max_ms:.0f} ms", r.max_ms < o.delay * 1000))
-    for fast, slow in _pairs(outcomes):
-        if fast.load.startswith("paced"):
-            found.append((f"latency, {fast.load}: instant and slow carrier match",
-                          f"p50 {fast.result.p50_ms:.2f}/{slow.result.p50_ms:.2f} ms, "
-                          f"p99 {fast.result.p99_ms:.2f}/{slow.result.p99_ms:.2f} ms",
-                          _close(fast.result.p50_ms, slow.result.p50_ms)
-                          and _close(fast.result.p99_ms, slow.result.p99_ms)))
+    for load, fast, slow in _pairs(outcomes):
+        if load.startswith("paced"):
+            found.append((f"latency, {load}: instant and slow carrier match (medians)",
+                          f"p50 {fast.p50_ms:.2f}/{slow.p50_ms:.2f} ms, "
+                          f"p99 {fast.p99_ms:.2f}/{slow.p99_ms:.2f} ms",
+                          _close(fast.p50_ms, slow.p50_ms) and _close(fast.p99_ms, slow.p99_ms)))
     return found
 
 
-def _pairs(outcomes: list[LatencyOutcome]) -> list[tuple[LatencyOutcome, LatencyOutcome]]:
-    """(instant, slow) outcomes under the same load."""
-    slow = {o.load: o for o in outcomes if o.delay > 0}
-    return [(o, slow[o.load]) for o in outcomes if o.delay == 0 and o.load in slow]
+def _label(o: LatencyOutcome) -> str:
+    return f"{o.load} #{o.round}" if o.load.startswith("paced") else o.load
+
+
+@dataclass
+class Medians:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _pairs(outcomes: list[LatencyOutcome]) -> list[tuple[str, Medians, Medians]]:
+    """(load, instant, slow): each carrier's medians over the rounds of that load."""
+    def medians(delayed: bool, load: str) -> Medians | None:
+        runs = [o.result for o in outcomes if (o.delay > 0) == delayed and o.load == load]
+        if not runs:
+            return None
+        return Medians(*(statistics.median(getattr(r, name) for r in runs)
+                         for name in ("requests_per_second", "p50_ms", "p99_ms")))
+
+    loads = list(dict.fromkeys(o.load for o in outcomes))
+    found = [(load, medians(False, load), medians(True, load)) for load in loads]
+    return [(load, fast, slow) for load, fast, slow in found if fast and slow]
 
 
 def dispatch_checks(outcomes: list[DispatchOutcome]) -> list[tuple[str, str, bool]]:
@@ -492,13 +547,13 @@ def report(latency: list[LatencyOutcome], dispatch: list[DispatchOutcome],
         print(f"1. app-facing send latency (off-net, wrk {settings.threads} threads, "
               f"{settings.connections} connections, {settings.duration}s after "
               f"{settings.warmup}s warm-up)")
-        print(f"{'carrier':<14} {'load':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        print(f"{'carrier':<14} {'load':<15} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
               f"{'max ms':>8} {'bad':>5} {'adapter':>8} {'carrier':>8} {'wrk':>5} {'other':>6} "
               f"{'carried/s':>10} {'backlog':>8} {'ms/send':>8}")
         for o in latency:
             r = o.result
             label = f"{o.carrier} {o.delay:g}s"
-            print(f"{label:<14} {o.load:<12} {r.requests_per_second:>8.1f} {r.p50_ms:>8.2f} "
+            print(f"{label:<14} {_label(o):<15} {r.requests_per_second:>8.1f} {r.p50_ms:>8.2f} "
                   f"{r.p99_ms:>8.2f} {r.max_ms:>8.1f} "
                   f"{r.non_2xx + r.warmup_non_2xx + r.socket_errors:>5} "
                   f"{o.cpu['adapter']:>7.0f}% {o.cpu['carrier']:>7.0f}% {o.cpu['wrk']:>4.0f}% "
@@ -509,12 +564,12 @@ def report(latency: list[LatencyOutcome], dispatch: list[DispatchOutcome],
               "received per second during the run, from the dispatcher in the same process; "
               "'backlog': jobs still queued or leased at the end; 'ms/send': adapter CPU per "
               "answered send, including what its dispatcher did meanwhile)")
-        for fast, slow in _pairs(latency):
-            rps = slow.result.requests_per_second / fast.result.requests_per_second
-            print(f"{fast.load}, slow/instant: req/s {rps:.2f}, "
-                  f"p50 {slow.result.p50_ms / fast.result.p50_ms:.2f}, "
-                  f"p99 {slow.result.p99_ms / fast.result.p99_ms:.2f}"
-                  + ("" if fast.load.startswith("paced") else
+        for load, fast, slow in _pairs(latency):
+            rps = slow.requests_per_second / fast.requests_per_second
+            print(f"{load}, slow/instant{' (medians)' if load.startswith('paced') else ''}: "
+                  f"req/s {rps:.2f}, p50 {slow.p50_ms / fast.p50_ms:.2f}, "
+                  f"p99 {slow.p99_ms / fast.p99_ms:.2f}"
+                  + ("" if load.startswith("paced") else
                      ": flat out, the dispatcher carrying the instant carrier's sends takes CPU "
                      "from the requests (see 'carried/s' and 'ms/send')"))
         for carrier, shares in profiles.items():
@@ -556,6 +611,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="how long the slow carrier takes to answer each send (2)")
     parser.add_argument("--rate", type=float, default=40.0,
                         help="sends/s of the paced latency runs (40; 0: flat out only)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="paced runs per carrier, alternating; the check compares the "
+                             "carriers' medians (3)")
     parser.add_argument("--latency-batch", type=int, default=100,
                         help="[outbox] batch of the latency runs (100: the slow carrier then "
                              "has room for 2 s x 40/s = 80 sends in flight)")
@@ -597,6 +655,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.messages < 2 or args.drain_seconds <= 0 or args.slow_seconds <= 0:
         parser.error("--messages must be at least 2, --drain-seconds and --slow-seconds "
                      "positive")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if not 1 <= args.latency_conversations <= 9000:
         parser.error("--latency-conversations must be between 1 and 9000")
     return args
@@ -633,10 +693,10 @@ def main(argv: list[str] | None = None) -> int:
         profiles: dict[str, dict[str, float]] = {}
         if "latency" in args.parts:
             require_wrk()
-            for carrier, delay in (("instant", 0.0), ("slow", args.slow_seconds)):
-                latency += bench_latency(settings, processes, tmp, postgresql, carrier, delay,
-                                         args.latency_conversations, args.rate,
-                                         args.latency_batch, args.profile, profiles)
+            latency = bench_latency(settings, processes, tmp, postgresql,
+                                    {"instant": 0.0, "slow": args.slow_seconds},
+                                    args.latency_conversations, args.rate, args.rounds,
+                                    args.latency_batch, args.profile, profiles)
         dispatch: list[DispatchOutcome] = []
         if "dispatch" in args.parts:
             for conversations in args.conversations:
