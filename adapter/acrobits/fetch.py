@@ -10,13 +10,16 @@ from ..store import INBOUND, OUTBOUND, MessageRow
 from .service import Call, endpoint
 
 
+RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime(RFC3339)
 
 
 @functools.lru_cache(maxsize=1)
 def _utc_second(second: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+    return time.strftime(RFC3339, time.gmtime(second))
 
 
 def now_rfc3339() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 
 import httpx2
@@ -11,7 +12,6 @@ from .base import (
     HookUrls, InboundPart, InboundSms, Outcome, OutboundSms, Provider,
     SendResult, StatusUpdate, WebhookError,
 )
-import importlib
 
 __all__ = [
     "HookUrls", "InboundPart", "InboundSms", "Outcome", "OutboundSms", "Provider",

@@ -125,8 +125,8 @@ def add_inbound_part(conn: sa.Connection, provider: str, group: str, position: i
     whole text (None while parts are missing)."""
     mine = {"group_provider": provider, "group": group[:255]}
     conn.execute(_ADD_PART[conn.dialect.name], {
-        "provider": provider, "group_id": group[:255], "position": position, "total": total, "sender": sender,
-        "recipient": recipient, "body": body, "created_at": datetime.now(UTC)})
+        "provider": provider, "group_id": mine["group"], "position": position, "total": total,
+        "sender": sender, "recipient": recipient, "body": body, "created_at": datetime.now(UTC)})
     parts = list(conn.execute(_GROUP_PARTS, mine))
     if len(parts) < total:
         return None

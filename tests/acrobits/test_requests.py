@@ -17,17 +17,6 @@ LIMIT = 256 * 1024  # max_request_bytes by default
 
 
 @pytest.fixture
-def http(live_server):
-    with live_server.client() as client:
-        yield client
-
-
-@pytest.fixture
-def bob(http, add_account):
-    return make_user(http, add_account, "bob", BOB)
-
-
-@pytest.fixture
 def alice(http, add_account, bob):
     """The sender; ``bob`` exists so that her messages have somewhere to go."""
     return make_user(http, add_account, "alice", ALICE)
