@@ -136,7 +136,8 @@ def create_app(config: Config, store: Store | None = None) -> AccessLog:
             pusher=Pusher(own_store, PushClient(http, config.push.url, config.push.timeout_seconds),
                           preview=config.push.preview),
         )
-        router = Router(own_store, carriers, on_queued=dispatcher.wake)
+        router = Router(own_store, carriers, on_queued=dispatcher.wake,
+                        max_segments=config.limits.segments_per_message)
         app.state.services = Services(config=config, store=own_store,
                                       credentials=CredentialCache(), router=router)
         app.state.dispatcher = dispatcher

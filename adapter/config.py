@@ -35,7 +35,7 @@ PROVIDER_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "voipms": ("api_username", "api_password"),
     "plum": ("username", "password"),
 }
-PROVIDER_OPTIONAL_KEYS = {"type", "base_url", "secret", "timeout_seconds"}
+PROVIDER_OPTIONAL_KEYS = {"type", "base_url", "secret", "timeout_seconds", "countries"}
 # Keys only some provider types take.
 PROVIDER_TYPE_OPTIONS: dict[str, tuple[str, ...]] = {
     # {"+44..." = "ACME"}: send from these numbers under an alphanumeric id.
@@ -74,14 +74,24 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    # Longer texts to numbers outside the service are refused at Send (0: no cap).
+    segments_per_message: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     database_url: str = DEFAULT_DATABASE_URL
     public_url: str = DEFAULT_PUBLIC_URL
+    # False when public_url is the built-in default: `serve` then uses the
+    # address it listens on (cli.py).
+    public_url_set: bool = False
     default_region: str = "US"
     max_request_bytes: int = 256 * 1024
     fetch_page_size: int = 100
     push: PushConfig = field(default_factory=PushConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     source: str = "built-in defaults"
 
@@ -104,6 +114,9 @@ def load_config(explicit: str | None = None, environ: Mapping[str, str] | None =
     path = find_config_file(explicit, environ)
     raw: dict[str, Any] = {}
     source = "built-in defaults"
+    # Relative paths in the file are relative to the file, so every command
+    # finds the same database wherever it is run from.
+    base_dir = path.resolve().parent if path is not None else Path.cwd()
     if path is not None:
         source = str(path)
         try:
@@ -114,13 +127,17 @@ def load_config(explicit: str | None = None, environ: Mapping[str, str] | None =
             raise ConfigError(f"config file {path} cannot be read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    from_environment = {}
     for variable, key_path in ENV_OVERRIDES.items():
         if environ.get(variable):
             target = raw
             for part in key_path[:-1]:
                 target = target.setdefault(part, {})
+                if not isinstance(target, dict):
+                    raise ConfigError(f"config error in {source}: key '{part}': must be a table")
             target[key_path[-1]] = environ[variable]
-    return _ConfigReader(source).read(raw)
+            from_environment[".".join(key_path)] = variable
+    return _ConfigReader(source, base_dir, from_environment).read(raw)
 
 
 class _ConfigReader:
@@ -128,13 +145,19 @@ class _ConfigReader:
 
     TOP_LEVEL = {
         "database_url", "public_url", "default_region", "max_request_bytes",
-        "fetch_page_size", "push", "providers", "outbox",
+        "fetch_page_size", "push", "providers", "outbox", "limits",
     }
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, base_dir: Path, from_environment: Mapping[str, str]):
         self.source = source
+        self.base_dir = base_dir
+        # dotted key -> the environment variable that set it
+        self.from_environment = from_environment
 
     def fail(self, key: str, problem: str) -> ConfigError:
+        variable = self.from_environment.get(key)
+        if variable:
+            return ConfigError(f"config error in ${variable} (key '{key}'): {problem}")
         return ConfigError(f"config error in {self.source}: key '{key}': {problem}")
 
     def read(self, raw: dict[str, Any]) -> Config:
@@ -145,9 +168,12 @@ class _ConfigReader:
         outbox_raw = self._table(raw, "outbox")
         defaults = OutboxConfig()
         self._reject_unknown(outbox_raw, set(defaults.__dataclass_fields__), "outbox.")
+        limits_raw = self._table(raw, "limits")
+        self._reject_unknown(limits_raw, set(LimitsConfig.__dataclass_fields__), "limits.")
         return Config(
             database_url=self._database_url(raw.get("database_url", DEFAULT_DATABASE_URL)),
             public_url=self._http_url("public_url", raw.get("public_url", DEFAULT_PUBLIC_URL)),
+            public_url_set="public_url" in raw,
             default_region=self._region(raw.get("default_region", "US")),
             max_request_bytes=self._positive_int(raw, "max_request_bytes", 256 * 1024),
             fetch_page_size=self._positive_int(raw, "fetch_page_size", 100),
@@ -161,6 +187,11 @@ class _ConfigReader:
                 key: self._positive_number(f"outbox.{key}", outbox_raw[key], type(getattr(defaults, key)))
                 for key in outbox_raw
             }),
+            limits=LimitsConfig(
+                segments_per_message=self._count(
+                    "limits.segments_per_message",
+                    limits_raw.get("segments_per_message", LimitsConfig.segments_per_message)),
+            ),
             providers={
                 name: self._provider(name, table) for name, table in providers_raw.items()
             },
@@ -198,12 +229,45 @@ class _ConfigReader:
                 "database_url",
                 f"must start with sqlite:/// or postgresql://, got {scheme!r}",
             )
+        if scheme == "sqlite":
+            return self._absolute_sqlite_url(value)
         return value
+
+    def _absolute_sqlite_url(self, value: str) -> str:
+        """``sqlite:///relative/path`` made absolute: against the config file's
+        directory, or the current one for $ADAPTER_DATABASE_URL and without
+        a file."""
+        prefix = "sqlite:///"
+        if not value.startswith(prefix):
+            raise self.fail("database_url", "an SQLite URL is sqlite:///PATH, e.g. "
+                                            "sqlite:///./data/adapter.sqlite3")
+        path, question, query = value[len(prefix):].partition("?")
+        if not path or path == ":memory:":
+            raise self.fail("database_url", "an SQLite database_url must name a file, e.g. "
+                                            "sqlite:///./data/adapter.sqlite3")
+        base = Path.cwd() if "database_url" in self.from_environment else self.base_dir
+        return f"{prefix}{(base / path).resolve()}{question}{query}"
+
+    def _regions(self, key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(key, 'must be a list of region codes, e.g. ["US", "CA"]')
+        regions = []
+        for item in value:
+            code = item.strip().upper() if isinstance(item, str) else ""
+            if code not in phonenumbers.SUPPORTED_REGIONS:
+                raise self.fail(key, f"{item!r} is not a known region code such as US")
+            regions.append(code)
+        return tuple(regions)
 
     def _region(self, value: Any) -> str:
         value = self._string("default_region", value).upper()
         if value not in phonenumbers.SUPPORTED_REGIONS:
             raise self.fail("default_region", f"{value!r} is not a known region code such as US")
+        return value
+
+    def _count(self, key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(key, "must be a whole number, 0 or more (0: no limit)")
         return value
 
     def _positive_int(self, raw: Mapping[str, Any], key: str, default: int) -> int:
@@ -245,4 +309,6 @@ class _ConfigReader:
         if "base_url" in table:
             base_url = self._http_url(f"{prefix}.base_url", table["base_url"])
         settings = {k: v for k, v in table.items() if k not in ("type", "base_url")}
+        if "countries" in table:
+            settings["countries"] = self._regions(f"{prefix}.countries", table["countries"])
         return ProviderConfig(name=name, type=kind, base_url=base_url, settings=settings)

@@ -3,7 +3,7 @@
 import pytest
 
 from adapter.config import (
-    DEFAULT_DATABASE_URL, DEFAULT_PUBLIC_URL, DEFAULT_PUSH_URL, ConfigError, load_config,
+    DEFAULT_PUBLIC_URL, DEFAULT_PUSH_URL, ConfigError, load_config,
 )
 
 
@@ -16,8 +16,8 @@ def write(tmp_path, text, name="adapter.toml"):
 def test_defaults_without_any_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load_config(None, environ={})
-    assert config.database_url == DEFAULT_DATABASE_URL
-    assert config.public_url == DEFAULT_PUBLIC_URL
+    assert config.database_url == f"sqlite:///{tmp_path.resolve()}/data/adapter.sqlite3"
+    assert config.public_url == DEFAULT_PUBLIC_URL and not config.public_url_set
     assert config.push.url == DEFAULT_PUSH_URL and config.push.preview is True
     assert config.providers == {}
     assert config.source == "built-in defaults"
@@ -37,13 +37,61 @@ def test_file_discovery_order(tmp_path, monkeypatch):
 def test_environment_overrides_the_file(tmp_path):
     path = write(tmp_path, 'database_url = "sqlite:///a.db"\n[push]\nurl = "https://push.example/a"\n')
     config = load_config(str(path), environ={
-        "ADAPTER_DATABASE_URL": "sqlite:///b.db",
+        "ADAPTER_DATABASE_URL": "sqlite:////srv/b.db",
         "ADAPTER_PUBLIC_URL": "https://sms.example.com/",
         "ADAPTER_PUSH_URL": "https://push.example/b",
     })
-    assert config.database_url == "sqlite:///b.db"
+    assert config.database_url == "sqlite:////srv/b.db"
     assert config.public_url == "https://sms.example.com"  # trailing slash dropped
+    assert config.public_url_set
     assert config.push.url == "https://push.example/b"
+
+
+def test_relative_sqlite_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    # A command run from another directory must find the same database.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    named = write(etc, 'database_url = "sqlite:///./db/adapter.sqlite3"')
+    assert load_config(str(named), environ={}).database_url == \
+        f"sqlite:///{etc.resolve()}/db/adapter.sqlite3"
+    # The default too, when a file is in use: beside the file.
+    unnamed = write(etc, 'public_url = "https://sms.example.com"', "other.toml")
+    assert load_config(str(unnamed), environ={}).database_url == \
+        f"sqlite:///{etc.resolve()}/data/adapter.sqlite3"
+    # From the environment: relative to where the command runs.
+    from_env = load_config(str(named), environ={"ADAPTER_DATABASE_URL": "sqlite:///x.db"})
+    assert from_env.database_url == f"sqlite:///{elsewhere.resolve()}/x.db"
+    # Absolute paths and PostgreSQL stay as written.
+    absolute = write(etc, 'database_url = "sqlite:////var/lib/a.db"', "abs.toml")
+    assert load_config(str(absolute), environ={}).database_url == "sqlite:////var/lib/a.db"
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("ADAPTER_PUSH_URL", "not a url"),
+    ("ADAPTER_PUBLIC_URL", "ftp://x"),
+    ("ADAPTER_DATABASE_URL", "mysql://x"),
+])
+def test_a_bad_environment_variable_is_named_not_the_file(tmp_path, variable, value):
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigError) as error:
+        load_config(str(path), environ={variable: value})
+    assert f"${variable}" in str(error.value)
+    assert str(path) not in str(error.value)
+
+
+def test_limits(tmp_path):
+    assert load_config(str(write(tmp_path, "")), environ={}).limits.segments_per_message == 10
+    config = load_config(str(write(tmp_path, "[limits]\nsegments_per_message = 0")), environ={})
+    assert config.limits.segments_per_message == 0
+
+
+def test_provider_countries(tmp_path):
+    path = write(tmp_path, '[providers.v]\ntype = "voipms"\napi_username = "u"\n'
+                           'api_password = "p"\ncountries = ["us", "PR"]\n')
+    assert load_config(str(path), environ={}).providers["v"].settings["countries"] == ("US", "PR")
 
 
 def test_providers_are_read_with_their_credentials(tmp_path):
@@ -75,6 +123,14 @@ type = "loopback"
     ('[providers.p]\ntype = "carrier-pigeon"', "providers.p.type"),
     ('[providers.p]\ntype = "voipms"\napi_username = "u"', "providers.p.api_password"),
     ('[providers.p]\ntype = "plum"\nusername = "u"\npassword = "p"\ncolour = 1', "providers.p.colour"),
+    ('[providers.p]\ntype = "plum"\nusername = "u"\npassword = "p"\ncountries = "US"',
+     "providers.p.countries"),
+    ('[providers.p]\ntype = "plum"\nusername = "u"\npassword = "p"\ncountries = ["XX"]',
+     "providers.p.countries"),
+    ("[limits]\nsegments_per_message = -1", "limits.segments_per_message"),
+    ("[limits]\nsends = 1", "limits.sends"),
+    ('database_url = "sqlite://"', "database_url"),
+    ('database_url = "sqlite:///:memory:"', "database_url"),
 ])
 def test_errors_name_the_file_and_key(tmp_path, text, key):
     path = write(tmp_path, text)

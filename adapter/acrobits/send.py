@@ -27,15 +27,17 @@ async def send_message(call: Call) -> dict[str, str]:
     )
     try:
         message = routing.prepare(outgoing, call.services.config.default_region)
-    except UnusableNumber:
+    except UnusableNumber as problem:
         # Quote only the start: the app shows 100 characters, and the field may be long.
-        raise ServiceError(400, f"Invalid recipient {to[:60]!r}: not a phone number") from None
+        raise ServiceError(400, f"Invalid recipient {to[:60]!r}: {problem.reason}") from None
     except routing.InvalidMessage as problem:
         raise ServiceError(400, str(problem)) from None
     try:
         stored = await call.services.router.send(account, message)
     except routing.Refused as refusal:
         raise ServiceError(403, str(refusal)) from None
+    except routing.InvalidMessage as problem:
+        raise ServiceError(400, str(problem)) from None
     if not stored.sms_id:  # a receipt for a phone outside the service: nothing kept
         return {}
     # The app keeps its own copy under this id; fetch returns the same one.

@@ -7,9 +7,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..providers import Provider
-from ..store import NO_CARRIER, NOT_TEXT, OPTED_OUT, Account, NewMessage, Store, StoredSend
+from ..store import (
+    NO_CARRIER, NOT_CARRIED, NOT_TEXT, OPTED_OUT, Account, NewMessage, Store, StoredSend,
+)
 from .disposition import RECEIPT_CONTENT_TYPE, displayed_ids, is_receipt
-from .numbers import to_e164
+from .numbers import is_premium_rate, region_of, to_e164
 
 TEXT_PLAIN = ""
 # type "/" subtype, with optional parameters; enough to refuse garbage while
@@ -66,6 +68,26 @@ class Refused(Exception):
     """The message cannot go where it is addressed; the text says why."""
 
 
+def carrier_refusal(message: NewMessage, carrier: Provider,
+                    max_segments: int) -> Exception | None:
+    """Why ``carrier`` must not take ``message`` (None: it may): a country
+    the carrier instance does not send to, a premium-rate number (the SMS
+    pumping fraud), or a text of more than ``max_segments`` SMS (0: any)."""
+    countries = carrier.countries
+    if countries is not None and region_of(message.peer) not in countries:
+        return Refused(f"Cannot send to {message.peer}: text messages from this service go "
+                       f"only to numbers in {', '.join(sorted(countries))}")
+    if is_premium_rate(message.peer):
+        return Refused(f"Cannot send to {message.peer}: it is a premium-rate number")
+    if max_segments and not message.content_type:
+        parts = carrier.segment_count(message.body)
+        if parts > max_segments:
+            return InvalidMessage(
+                f"The message is too long: it would go as {parts} SMS, and at most "
+                f"{max_segments} are sent to a number outside this service")
+    return None
+
+
 @dataclass
 class Router:
     """Where a sent message goes: on-net to local accounts holding the number,
@@ -76,13 +98,22 @@ class Router:
     # Called after a message is queued for a carrier or pushes are queued for
     # the recipients' devices (wakes the dispatcher).
     on_queued: Callable[[], None] = lambda: None
+    # [limits] segments_per_message
+    max_segments: int = 0
 
     async def send(self, sender: Account, message: NewMessage) -> StoredSend:
         carrier = self.carriers.get(sender.provider) if sender.provider else None
         # A provider no longer in the config still queues: its jobs wait (and
         # are listed by `outbox list`) until it is configured again.
         off_net = sender.provider if carrier is None or carrier.off_net else None
-        stored = await self.store.record_send(sender, message, off_net)
+        # Decided now, applied by the store only when no local account holds
+        # the number (on-net messages never meet a carrier).
+        refusal = carrier_refusal(message, carrier, self.max_segments) \
+            if carrier is not None and carrier.off_net else None
+        stored = await self.store.record_send(sender, message, off_net,
+                                              off_net_refused=refusal is not None)
+        if stored.status == NOT_CARRIED:
+            raise refusal
         if stored.status == NOT_TEXT:
             if message.content_type == RECEIPT_CONTENT_TYPE:
                 # A phone on the carrier's network cannot read the app's

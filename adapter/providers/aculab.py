@@ -68,6 +68,7 @@ class AculabProvider(Provider):
     default_base_url = "https://ws.aculabcloud.net"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         # Here rather than at first use: a bad id stops start-up (and `provider urls`).
         self.alphanumeric_ids = self._alphanumeric_ids()
 

@@ -21,9 +21,11 @@ from enum import StrEnum
 from typing import ClassVar
 
 import httpx2
+import phonenumbers
 from starlette.responses import PlainTextResponse, Response
 
-from ..config import ProviderConfig
+from ..config import ConfigError, ProviderConfig
+from ..messaging import segments
 
 log = logging.getLogger("adapter.providers")
 USER_AGENT = "acrobits-sms-adapter/0.1 (+https://github.com/)"
@@ -98,6 +100,10 @@ class HookUrls:
     secret: str
 
 
+# Every region of the North American Numbering Plan (+1): US, CA, PR, ...
+NANP_REGIONS = frozenset(phonenumbers.region_codes_for_country_code(1))
+
+
 @dataclass
 class Provider:
     config: ProviderConfig
@@ -107,6 +113,32 @@ class Provider:
     default_base_url: ClassVar[str] = ""
     # Whether messages this provider carries can leave the adapter at all.
     off_net: ClassVar[bool] = True
+    # Regions (ISO codes) the carrier's API can address at all (None: any),
+    # and those it sends to unless its table's ``countries`` says otherwise.
+    reachable: ClassVar[frozenset[str] | None] = None
+    default_countries: ClassVar[frozenset[str] | None] = None
+
+    def __post_init__(self) -> None:
+        # Here rather than at first use: a bad setting stops start-up.
+        self.countries = self._countries()
+
+    def _countries(self) -> frozenset[str] | None:
+        """Where this instance may send: ``countries`` from its table, else
+        the type's default; None means anywhere."""
+        listed = self.setting("countries")
+        if listed is None:
+            return self.default_countries
+        wanted = frozenset(listed)
+        if self.reachable is not None and not wanted <= self.reachable:
+            outside = ", ".join(sorted(wanted - self.reachable))
+            raise ConfigError(f"config error: key 'providers.{self.name}.countries': "
+                              f"{self.type} cannot send to {outside}")
+        return wanted
+
+    def segment_count(self, text: str) -> int:
+        """How many SMS this carrier sends ``text`` as (concatenated parts by
+        default; a carrier that splits differently says so)."""
+        return segments.count(text).parts
 
     @property
     def name(self) -> str:

@@ -45,7 +45,8 @@ from starlette.responses import Response
 
 from ..messaging.numbers import UnusableNumber, to_e164
 from .base import (
-    InboundSms, Outcome, OutboundSms, Provider, SendResult, StatusUpdate, WebhookError,
+    NANP_REGIONS, InboundSms, Outcome, OutboundSms, Provider, SendResult, StatusUpdate,
+    WebhookError,
 )
 
 log = logging.getLogger("adapter.providers.plum")
@@ -169,6 +170,9 @@ def classify(response: httpx2.Response) -> SendResult:
 class PlumProvider(Provider):
     type = "plum"
     default_base_url = "https://hosting.plumvoice.com/ws/sms"
+    # "North American numbers only" (11 digits with the leading 1).
+    reachable = NANP_REGIONS
+    default_countries = frozenset({"US", "CA"})
 
     async def submit(self, sms: OutboundSms) -> SendResult:
         try:

@@ -28,7 +28,9 @@ import httpx2
 
 from ..messaging import segments
 from ..messaging.numbers import UnusableNumber, to_e164
-from .base import InboundSms, Outcome, OutboundSms, Provider, SendResult, WebhookError
+from .base import (
+    NANP_REGIONS, InboundSms, Outcome, OutboundSms, Provider, SendResult, WebhookError,
+)
 
 log = logging.getLogger("adapter.providers.voipms")
 
@@ -119,6 +121,13 @@ def classify_status(status: str) -> SendResult:
 class VoipmsProvider(Provider):
     type = "voipms"
     default_base_url = "https://voip.ms/api/v1"
+    # The API takes 10-digit NANP numbers; voip.ms documents SMS to the US
+    # and Canada only (other +1 regions can be listed in ``countries``).
+    reachable = NANP_REGIONS
+    default_countries = frozenset({"US", "CA"})
+
+    def segment_count(self, text: str) -> int:
+        return len(segments.split(text))  # independent parts, as submit() sends them
 
     @property
     def endpoint(self) -> str:

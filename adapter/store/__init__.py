@@ -20,12 +20,15 @@ from .carriers import FollowUps
 from .outbox import Job
 from .accounts import Account, AccountExists, NumberRoutedElsewhere
 from .engine import DatabaseUrlError, runner_for
-from .messages import INBOUND, NO_CARRIER, NOT_TEXT, OPTED_OUT, OUTBOUND, MessageRow, NewMessage, StoredSend
+from .messages import (
+    INBOUND, NO_CARRIER, NOT_CARRIED, NOT_TEXT, OPTED_OUT, OUTBOUND, MessageRow, NewMessage,
+    StoredSend,
+)
 from .migrations import apply_pending
 from .push import PUSH, PushTarget, Registration, TokenPair
 
 __all__ = [
-    "INBOUND", "NO_CARRIER", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "FollowUps", "Job",
+    "INBOUND", "NO_CARRIER", "NOT_CARRIED", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "FollowUps", "Job",
     "MessageRow", "NewMessage", "NumberRoutedElsewhere", "PUSH", "PushTarget", "Registration",
     "Store", "StoredSend", "TokenPair",
 ]
@@ -97,13 +100,15 @@ class Store:
 
     # -- messages -------------------------------------------------------------
     async def record_send(self, sender: Account, message: NewMessage,
-                          provider: str | None = None) -> StoredSend:
+                          provider: str | None = None, *,
+                          off_net_refused: bool = False) -> StoredSend:
         """Store a sent message: on-net to every account holding the number,
-        else queued for ``provider`` (unless the recipient opted out).
+        else queued for ``provider`` (unless the recipient opted out, or
+        ``off_net_refused``: the caller found the carrier must not take it).
 
         Nothing is written when it cannot go anywhere: the answer's status
-        is then ``NO_CARRIER``, ``OPTED_OUT`` or ``NOT_TEXT`` (carriers take
-        plain text only).
+        is then ``NO_CARRIER``, ``NOT_CARRIED``, ``OPTED_OUT`` or ``NOT_TEXT``
+        (carriers take plain text only).
         """
         def work(conn):
             if message.displays:  # the sender's app has shown these messages
@@ -114,6 +119,8 @@ class Store:
                     return StoredSend(0, NOT_TEXT, ())
                 if provider is None:
                     return StoredSend(0, NO_CARRIER, ())
+                if off_net_refused:
+                    return StoredSend(0, NOT_CARRIED, ())
                 if carriers.opted_out(conn, sender.number, message.peer):
                     return StoredSend(0, OPTED_OUT, ())
             return message_queries.record_send(conn, sender, message, recipients, provider)

@@ -19,6 +19,7 @@ from .schema import INBOUND, OUTBOUND, accounts, device_cursors, messages
 NO_CARRIER = "no-carrier"
 OPTED_OUT = "opted-out"
 NOT_TEXT = "not-text"
+NOT_CARRIED = "not-carried"  # the carrier must not take it (the caller knows why)
 
 
 @dataclass(frozen=True)

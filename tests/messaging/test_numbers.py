@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -30,10 +31,9 @@ def test_us_notations(text):
 
 @pytest.mark.parametrize(("text", "region", "e164"), [
     ("+44 20 7946 0958", "US", "+442079460958"),
-    ("442079460958", "US", "+442079460958"),
     ("011 44 20 7946 0958", "US", "+442079460958"),
     ("020 7946 0958", "GB", "+442079460958"),
-    ("07700 900123", "GB", "+447700900123"),
+    ("07911 123456", "GB", "+447911123456"),
     ("00 1 202 555 0102", "GB", US_NUMBER),
     ("+1 202 555 0102", "GB", US_NUMBER),
     ("01 23 45 67 89", "FR", "+33123456789"),
@@ -52,6 +52,18 @@ def test_regions_and_international_numbers(text, region, e164):
 def test_unusable_texts(text):
     with pytest.raises(UnusableNumber):
         to_e164(text)
+
+
+@pytest.mark.parametrize(("text", "region"), [
+    ("20255550102", "US"),  # a typo in the US, though +20 2555 0102 is valid in Egypt
+    ("442079460958", "US"),  # a UK number written without "+"
+    ("4930123456", "US"),
+    ("2995550100", "US"),  # possible, but no such area code
+    ("2025550102", "GB"),
+])
+def test_a_number_without_plus_is_read_in_the_default_region_only(text, region):
+    with pytest.raises(UnusableNumber, match=f"not a valid number in {region}"):
+        to_e164(text, region)
 
 
 def test_unusable_is_a_value_error_that_names_the_text():
@@ -99,8 +111,17 @@ def notations(a: int, e: int, n: int) -> list[str]:
 
 @given(area, exchange, line)
 def test_every_notation_of_a_nanp_number_agrees(a, e, n):
-    results = {to_e164(text) for text in notations(a, e, n)}
-    assert results == {f"+1{a}{e}{n:04d}"}
+    e164 = f"+1{a}{e}{n:04d}"
+    if phonenumbers.is_valid_number(phonenumbers.parse(e164)):
+        assert {to_e164(text) for text in notations(a, e, n)} == {e164}
+        return
+    # Not in any assigned range: only the international notations are read.
+    for text in notations(a, e, n):
+        if "+" in text:
+            assert to_e164(text) == e164
+        else:
+            with pytest.raises(UnusableNumber):
+                to_e164(text)
 
 
 @given(st.text(max_size=40))

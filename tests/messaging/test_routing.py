@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from adapter.config import ConfigError, ProviderConfig, load_config
 from adapter.messaging import routing
+from adapter.providers import HookUrls, Provider, check_providers, provider_class
+from adapter.store import NewMessage
 from tests.app_client import ALICE, BOB, CAROL, NOBODY, ids, make_user, texts
 from tests.conftest import run_cli
 
@@ -146,6 +149,78 @@ def test_carriers_get_text_only(start_adapter, add_account, capsys):
     assert outbox_lines(server.config_file, capsys) == []
 
 
+# -- what a carrier may take ---------------------------------------------------------------
+
+
+def test_what_the_carrier_cannot_take_is_refused_at_send(start_adapter, add_account, capsys):
+    server = start_adapter(UNREACHABLE_CARRIER)  # voip.ms: US and Canada only
+    with server.client() as http:
+        alice = make_user(http, add_account, "alice", ALICE, provider="upstream")
+        abroad = alice.send("+44 7911 123456", "hello London")
+        assert abroad.status_code == 403
+        assert "+447911123456" in abroad.json()["message"] and "CA, US" in abroad.json()["message"]
+        premium = alice.send("+1 900 555 0100", "win a prize")
+        assert premium.status_code == 403 and "premium-rate" in premium.json()["message"]
+        # voip.ms takes 160 characters per SMS: 10 parts are the default cap.
+        too_long = alice.send(NOBODY, "x" * 1601)
+        assert too_long.status_code == 400
+        assert "11 SMS" in too_long.json()["message"] and "10" in too_long.json()["message"]
+        # The typo of issue 10: 11 digits without "+" are not read as Egypt.
+        typo = alice.send("20255550102", "hi")
+        assert typo.status_code == 400 and "not a valid number in US" in typo.json()["message"]
+        assert alice.sent() == []
+        alice.send_ok(NOBODY, "x" * 1600)
+        alice.send_ok("+1 416 555 0100", "hello Toronto")
+    assert len(outbox_lines(server.config_file, capsys)) == 2
+
+
+def test_the_segment_cap_is_configurable_and_on_net_is_not_capped(start_adapter, add_account,
+                                                                  capsys):
+    server = start_adapter("[limits]\nsegments_per_message = 2\n" + UNREACHABLE_CARRIER)
+    with server.client() as http:
+        alice = make_user(http, add_account, "alice", ALICE, provider="upstream")
+        bob = make_user(http, add_account, "bob", BOB)
+        assert alice.send(NOBODY, "ж" * 141).status_code == 400  # UCS-2: 70 per part
+        alice.send_ok(NOBODY, "ж" * 140)
+        alice.send_ok(BOB, "x" * 5000)
+        assert texts(bob.received()) == ["x" * 5000]
+    assert len(outbox_lines(server.config_file, capsys)) == 1
+
+
+def test_a_carrier_instance_names_its_countries(start_adapter, add_account, capsys):
+    server = start_adapter(UNREACHABLE_CARRIER + 'countries = ["PR"]\n')
+    with server.client() as http:
+        alice = make_user(http, add_account, "alice", ALICE, provider="upstream")
+        assert alice.send(NOBODY, "not to the US now").status_code == 403
+        alice.send_ok("+1 787 555 0100", "to Puerto Rico")
+    assert len(outbox_lines(server.config_file, capsys)) == 1
+
+
+def test_a_carrier_cannot_be_given_countries_it_cannot_reach(config_file):
+    config_file.write_text(config_file.read_text() + UNREACHABLE_CARRIER + 'countries = ["GB"]\n')
+    with pytest.raises(ConfigError, match="providers.upstream.countries.*cannot send to GB"):
+        check_providers(load_config(str(config_file), environ={}))
+
+
+def test_carrier_refusal_rules():
+    def carrier(kind: str, **settings) -> Provider:
+        return provider_class(kind)(config=ProviderConfig("c", kind, settings=settings),
+                                    http=None, hooks=HookUrls("", "", ""))
+
+    def refusal(to: str, body: str = "hi", kind: str = "aculab", cap: int = 10, **settings):
+        return routing.carrier_refusal(NewMessage(to, body), carrier(kind, **settings), cap)
+
+    # Aculab reaches any country unless told otherwise.
+    assert refusal("+447911123456") is None
+    assert isinstance(refusal("+447911123456", countries=("US",)), routing.Refused)
+    assert isinstance(refusal("+19005550100"), routing.Refused)
+    # Aculab concatenates: 153 GSM characters per part; voip.ms sends 160-character SMS.
+    assert refusal(BOB, "x" * 153 * 10) is None
+    assert isinstance(refusal(BOB, "x" * (153 * 10 + 1)), routing.InvalidMessage)
+    assert refusal(BOB, "x" * 1600, kind="voipms", api_username="u", api_password="p") is None
+    assert refusal(BOB, "x" * 100_000, cap=0) is None
+
+
 # -- region ------------------------------------------------------------------------------
 
 
@@ -154,11 +229,11 @@ def test_numbers_without_a_country_code_follow_default_region(config_file, start
     config_file.write_text('default_region = "GB"\n' + config_file.read_text())
     with start_adapter().client() as http:
         alice, bob = users(http, add_account, ("alice", "020 7946 0958"),
-                           ("bob", "07700 900123"))
-        alice.send_ok("07700 900123", "hello from London")
+                           ("bob", "07911 123456"))
+        alice.send_ok("07911 123456", "hello from London")
         [message] = bob.received()
         assert message["sender"] == message["stream_id"] == "+442079460958"
-        assert alice.sent()[0]["recipient"] == "+447700900123"
+        assert alice.sent()[0]["recipient"] == "+447911123456"
         # A US number needs its country code now.
         assert alice.send("2025550102", "x").status_code in (400, 403)
 

@@ -166,14 +166,12 @@ def test_a_lost_answer_mid_message_resumes_after_the_reconciled_part(alice, fake
     assert stored_refs(adapter, LONG_GSM) == [str(sms.id) for sms in fake.sent()]
 
 
-def test_recipients_outside_nanp_are_refused_with_a_clear_reason(alice, fake, adapter, capsys):
-    alice.send_ok("+442071838750", "to London")
-
-    [(state, reason)] = settled(adapter, capsys, "failed")
-    assert "+442071838750 is outside the US and Canada (+1)" in reason
-    assert fake.sends == []
-    notice = wait_for(alice.received, what="failure notice")
-    assert notice[0]["sms_text"] == failure_notice("to London", reason)
+def test_recipients_outside_nanp_are_refused_at_send(alice, fake, adapter, capsys):
+    refused = alice.send("+442071838750", "to London")
+    assert refused.status_code == 403
+    assert "+442071838750" in refused.json()["message"]
+    assert "CA, US" in refused.json()["message"]
+    assert alice.sent() == [] and fake.sends == []
 
 
 def test_a_carrier_opt_out_answer_blocks_later_sends(alice, fake, adapter, capsys):
