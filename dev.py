@@ -26,7 +26,9 @@ def ensure_venv(extras: str) -> None:
     """Create the venv and install the project once per pyproject.toml version."""
     stamp = VENV / f".installed-{extras or 'base'}"
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == wanted:
+    # The test extra is the project and more: it serves `run` as well.
+    done = [stamp] if extras else [stamp, VENV / ".installed-test"]
+    if any(path.exists() and path.read_text() == wanted for path in done):
         return
     if not PYTHON.exists():
         print(f"creating virtualenv {VENV}", file=sys.stderr)
@@ -52,6 +54,10 @@ def main(argv: list[str]) -> int:
     else:
         args = [PYTHON, "-m", "pytest", *rest]
     os.chdir(ROOT)
+    if os.name == "posix":
+        # Become the server (or pytest): signals such as a service manager's
+        # SIGTERM reach it, and nothing is left running when it ends.
+        os.execv(PYTHON, [str(a) for a in args])
     return subprocess.call(args)
 
 

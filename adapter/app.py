@@ -6,6 +6,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import shlex
+import sys
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -67,18 +71,34 @@ async def webhook_secrets(store: Store, config: Config) -> dict[str, str]:
     }
 
 
-async def prepare_database(store: Store, config: Config) -> None:
+async def migrate_database(store: Store) -> None:
     applied = await store.migrate()
     if applied:
         log.info("database migrated to version %d (%s)", applied[-1], store.description)
+
+
+def cli_invocation(config: Config) -> str:
+    """How to run the command line on this service's database, as a shell
+    command that works from any directory: this Python (the venv's, where
+    the adapter is installed) and this configuration."""
+    command = f"{shlex.quote(sys.executable)} -m adapter"
+    if config.source != "built-in defaults":
+        return f"{command} --config {shlex.quote(str(Path(config.source).resolve()))}"
+    if os.environ.get("ADAPTER_DATABASE_URL"):
+        return f"{command}  (with this server's $ADAPTER_DATABASE_URL)"
+    # No file: the default database is relative to where the server started.
+    return f"cd {shlex.quote(os.getcwd())} && {command}"
+
+
+async def announce(store: Store, config: Config) -> None:
+    """What an operator starting the service needs to know."""
     log.info("database: %s; public URL (what apps and providers reach): %s",
              store.description, config.public_url)
     if await store.account_count() == 0:
-        log.info(
-            "No accounts yet. Add one with:  python -m adapter account add alice --number "
-            "+12025550100   then print its Account XML for the app with:  "
-            "python -m adapter account-xml alice"
-        )
+        command = cli_invocation(config)
+        log.info("No accounts yet. Add one with:  %s account add alice --number +12025550100"
+                 "   then print its Account XML for the app with:  %s account-xml alice",
+                 command, command)
 
 
 def freeze_startup_objects() -> None:
@@ -123,7 +143,7 @@ def create_app(config: Config, store: Store | None = None) -> AccessLog:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         own_store = store or Store(config.database_url)
-        await prepare_database(own_store, config)
+        await migrate_database(own_store)
         http = new_http_client()
         carriers = build_providers(config, await webhook_secrets(own_store, config), http)
         dispatcher = Dispatcher(
@@ -141,6 +161,7 @@ def create_app(config: Config, store: Store | None = None) -> AccessLog:
         app.state.services = Services(config=config, store=own_store,
                                       credentials=CredentialCache(), router=router)
         app.state.dispatcher = dispatcher
+        app.state.refused_callbacks = hooks.RefusalLog()
         worker = asyncio.create_task(dispatcher.run(), name="dispatcher")
         freeze_startup_objects()
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import inspect
 import getpass
 import logging
@@ -11,19 +12,21 @@ import os
 import sys
 from collections.abc import Callable
 
-import sqlalchemy.exc
-
 import account_xml
 
 from . import passwords
 from .app import (
-    ACCOUNT_REMOVAL_PATH, FETCH_PATH, PUSH_TOKEN_PATH, SEND_PATH, create_app, webhook_secrets,
+    ACCOUNT_REMOVAL_PATH, FETCH_PATH, PUSH_TOKEN_PATH, SEND_PATH, announce, cli_invocation,
+    create_app, migrate_database, webhook_secrets,
 )
 from .providers import check_providers, hook_urls, provider_class
 from .store.outbox import STATES
 from .config import Config, ConfigError, load_config
 from .messaging.numbers import UnusableNumber, to_e164
-from .store import Account, AccountExists, DatabaseUrlError, NumberRoutedElsewhere, Store
+from .store import (
+    UNAVAILABLE, Account, AccountExists, DatabaseUnavailable, DatabaseUrlError,
+    NumberRoutedElsewhere, Store, problem,
+)
 
 log = logging.getLogger("adapter")
 
@@ -40,6 +43,11 @@ class CommandError(Exception):
     """A failure to report as one line on stderr."""
 
 
+# Where `serve` records the URL it serves at when public_url is not set, so
+# that `account-xml` and `provider urls` print URLs of the running server.
+SERVED_URL_SETTING = "served_url"
+
+
 # -- commands ------------------------------------------------------------------
 
 
@@ -47,8 +55,41 @@ def cmd_serve(args, config: Config) -> None:
     import uvicorn
 
     check_providers(config)
+    config = served_config(config, args.host, args.port)
+    # Opened and migrated here first, so that a database that cannot be
+    # reached is one line on stderr, not a traceback from inside uvicorn.
+    asyncio.run(run_with_store(prepare_to_serve, args, config))
     # The app's lifespan migrates the database and logs first-start hints.
     uvicorn.run(create_app(config), host=args.host, port=args.port, **UVICORN_SETTINGS)
+
+
+def served_config(config: Config, host: str, port: int) -> Config:
+    """Without a public_url, the apps and carriers are pointed at the
+    address this server listens on."""
+    if config.public_url_set:
+        return config
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in reachable:
+        reachable = f"[{reachable}]"
+    return dataclasses.replace(config, public_url=f"http://{reachable}:{port}")
+
+
+async def prepare_to_serve(args, config: Config, store: Store) -> None:
+    await migrate_database(store)
+    if not config.public_url_set:
+        log.warning("public_url is not set: Account XML and carrier callbacks use %s, this "
+                    "server; set public_url to the address phones and carriers reach",
+                    config.public_url)
+        await store.put_setting(SERVED_URL_SETTING, config.public_url)
+    await announce(store, config)
+
+
+async def public_config(config: Config, store: Store) -> Config:
+    """``config`` with the URL `serve` last served at when no public_url is set."""
+    if config.public_url_set:
+        return config
+    served = await store.setting(SERVED_URL_SETTING)
+    return dataclasses.replace(config, public_url=served) if served else config
 
 
 async def cmd_migrate(args, config: Config, store: Store) -> None:
@@ -81,6 +122,21 @@ def _username(text: str) -> str:
     return text
 
 
+def _display_name(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if len(text) > 255 or not text.isprintable():
+        raise CommandError(f"invalid display name {text!r}: use up to 255 printable "
+                           "characters (no tabs or line breaks)")
+    return text.strip() or None
+
+
+def _cell(text: str) -> str:
+    """A value for one tab-separated column: control characters (a name
+    stored before they were refused) are shown escaped."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 async def _existing(store: Store, username: str) -> Account:
     account = await store.account(username)
     if account is None:
@@ -100,11 +156,12 @@ async def cmd_account_add(args, config: Config, store: Store) -> None:
             f"--provider {args.provider!r} is not configured in {config.source} "
             f"(configured: {configured})"
         )
+    display_name = _display_name(args.display_name)
     password_hash = passwords.hash_password(_password(args, f"password for {username}"))
     try:
         await store.create_account(
             username=username, password_hash=password_hash, number=number,
-            provider=args.provider, display_name=args.display_name,
+            provider=args.provider, display_name=display_name,
         )
     except AccountExists:
         raise CommandError(f"account {username!r} already exists") from None
@@ -117,9 +174,15 @@ async def cmd_account_add(args, config: Config, store: Store) -> None:
 
 
 async def cmd_account_list(args, config: Config, store: Store) -> None:
-    for account in await store.list_accounts():
-        print("\t".join([account.username, account.number, account.provider or "loopback",
-                         account.display_name or ""]))
+    accounts = await store.list_accounts()
+    if not accounts:
+        # On stderr: a script reading the list still sees an empty one.
+        print(f"no accounts in {store.description}; add one with: {cli_invocation(config)} "
+              "account add USERNAME --number NUMBER", file=sys.stderr)
+    for account in accounts:
+        print("\t".join(_cell(value) for value in [
+            account.username, account.number, account.provider or "loopback",
+            account.display_name or ""]))
 
 
 async def cmd_account_remove(args, config: Config, store: Store) -> None:
@@ -137,6 +200,7 @@ async def cmd_account_passwd(args, config: Config, store: Store) -> None:
 
 async def cmd_account_xml(args, config: Config, store: Store) -> None:
     account = await _existing(store, args.username)
+    config = await public_config(config, store)
     urls = account_xml.ServiceUrls(
         send=config.public(SEND_PATH), fetch=config.public(FETCH_PATH),
         push_token=config.public(PUSH_TOKEN_PATH),
@@ -153,6 +217,7 @@ async def cmd_provider_urls(args, config: Config, store: Store) -> None:
         configured = ", ".join(sorted(config.providers)) or "none"
         raise CommandError(f"no provider {args.name!r} in {config.source} (configured: {configured})")
     secret = (await webhook_secrets(store, config))[args.name]
+    config = await public_config(config, store)
     provider = provider_class(settings.type)(config=settings, http=None,
                                              hooks=hook_urls(config, args.name, secret))
     if not provider.off_net:
@@ -179,23 +244,47 @@ async def run_with_store(handler, args, config: Config) -> None:
     database), then the command, in one event loop."""
     store = Store(config.database_url)
     try:
-        if handler is not cmd_migrate:
+        if handler not in (cmd_migrate, prepare_to_serve):  # these migrate themselves
             await store.migrate()
         await handler(args, config, store)
+    except UNAVAILABLE as error:
+        raise CommandError(f"database error ({store.description}): {problem(error)}") from None
     finally:
         await store.close()
+
+
+def _number_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from {low} to {high}")
+        return value
+
+    return parse
 
 
 # -- parser ----------------------------------------------------------------------
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line on stderr like every other error (exit 2);
+    ``--help`` still shows the usage."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("python -m adapter").strip()
+        self.exit(2, f"adapter: {command + ': ' if command else ''}{message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     # SUPPRESS: a subcommand's own --config default must not erase one given
     # before the subcommand name.
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                         help="TOML config file (default: $ADAPTER_CONFIG, else ./adapter.toml)")
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m adapter", parents=[common],
         description="Messaging backend for Acrobits softphone apps.",
     )
@@ -209,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command(commands, "serve", cmd_serve,
                     "apply pending migrations and serve HTTP (with the background dispatcher)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    serve.add_argument("--port", type=_number_in(0, 65535), default=8080,
+                       help="port to listen on (default 8080; 0: any free port)")
     command(commands, "migrate", cmd_migrate, "apply pending database migrations and exit")
 
     account = commands.add_parser("account", parents=[common], help="manage accounts",
@@ -248,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "list jobs, newest first: id, state, kind, provider, message, "
                       "attempts, due, last error")
     listing.add_argument("--state", choices=STATES)
-    listing.add_argument("--limit", type=int, default=200)
+    listing.add_argument("--limit", type=_number_in(1, 1_000_000), default=200,
+                         help="at most this many jobs (default 200)")
     retry = command(outbox_commands, "retry", cmd_outbox_retry,
                     "queue a job again now (also a failed or dead one)")
     retry.add_argument("id", type=int)
@@ -269,13 +360,10 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_with_store(args.handler, args, config))
         else:
             args.handler(args, config)
-    except (ConfigError, CommandError, DatabaseUrlError, account_xml.AccountXmlError) as exc:
+    except (ConfigError, CommandError, DatabaseUrlError, DatabaseUnavailable,
+            account_xml.AccountXmlError) as exc:
         print(f"adapter: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        print(f"adapter: database error: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}",
-              file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     return 0

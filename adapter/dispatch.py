@@ -25,7 +25,7 @@ from .messaging.status import follow_ups
 from .providers import OutboundSms, Outcome, Provider, SendResult
 from .push import Pusher
 from .store import PUSH, Job, Store
-from .store.outbox import DEAD, DONE, FAILED, QUEUED
+from .store.outbox import DEAD, DONE, FAILED, QUEUED, gave_up
 
 log = logging.getLogger("adapter.dispatch")
 
@@ -174,7 +174,7 @@ class Dispatcher:
         payload = {**job.payload, "parts_done": result.parts_done, "refs": list(result.refs),
                    "ambiguous": result.outcome is Outcome.AMBIGUOUS}
         if (now - job.created_at).total_seconds() >= self.policy.max_age_seconds:
-            reason = f"gave up after {job.attempts} attempts: {result.reason}"
+            reason = gave_up(job, result.reason)
             log.warning("job %d dead: %s", job.id, reason)
             await self.store.settle_job(job, self.worker, state=DEAD, error=reason,
                                         payload=payload, refs=result.refs,

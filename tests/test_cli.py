@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_for
+from adapter.store import Store
+from tests.conftest import bound_socket, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def adapter(config_file, *args, env=None, input=None):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")}
+    environment = without_adapter_variables()
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "adapter", "--config", str(config_file), *args],
@@ -123,25 +127,130 @@ def test_account_xml_points_at_public_url(config_file):
             "</accountRemovalReporterUrl>") in result.stdout
 
 
-def test_serve_says_how_to_start_on_an_empty_database(config_file):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adapter", "--config", str(config_file), "serve", "--port", "0"],
-        stderr=subprocess.PIPE, text=True,
-    )
-    lines: list[str] = []
-    try:
-        def read_until_running():
-            line = process.stderr.readline()
-            lines.append(line)
-            return "Uvicorn running" in line or not line
+def free_port() -> int:
+    sock, _ = bound_socket()
+    with sock:
+        return sock.getsockname()[1]
 
-        wait_for(read_until_running, timeout=30, what="serve to start")
+
+class Stderr:
+    """A child's stderr, read by a thread, so that waiting for a line has a
+    deadline even when the child falls silent."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(process.stderr), daemon=True).start()
+
+    def wait_for(self, marker: str, timeout: float = 30) -> str:
+        wait_for(lambda: marker in self.text, timeout=timeout, what=f"{marker!r} on stderr")
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def test_serve_says_how_to_start_and_the_hint_works_as_printed(tmp_path, config_file):
+    # No public_url: the server's own address goes into Account XML and callback URLs.
+    config_file.write_text(config_file.read_text().replace(
+        'public_url = "http://127.0.0.1:1"\n', "") + VOIPMS)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adapter", "--config", str(config_file), "serve", "--port", str(port)],
+        stderr=subprocess.PIPE, text=True, env=without_adapter_variables(),
+    )
+    try:
+        log = Stderr(process).wait_for("Uvicorn running")
     finally:
         process.terminate()
         process.wait(timeout=10)
-    log = "".join(lines)
-    assert "No accounts yet" in log
-    assert "account add" in log and "account-xml" in log
+    assert "No accounts yet" in log and "public_url is not set" in log
+    [hint] = re.findall(r"Add one with:\s+(.*?)\s{3}then", log)
+    assert hint.endswith("account add alice --number +12025550100")
+    # Run exactly as printed, from elsewhere, with nothing but the system's PATH.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    added = subprocess.run(["bash", "-c", hint], cwd=elsewhere, capture_output=True, text=True,
+                           timeout=60, env={"PATH": "/usr/bin:/bin", "ADAPTER_PASSWORD": "pw"})
+    assert added.returncode == 0, added.stderr
+    assert adapter(config_file, "account", "list").stdout.startswith("alice\t+12025550100")
+    xml = adapter(config_file, "account-xml", "alice").stdout
+    assert f"<genericSmsSendUrl>http://127.0.0.1:{port}/acrobits/send</genericSmsSendUrl>" in xml
+    urls = adapter(config_file, "provider", "urls", "voip").stdout
+    assert urls.startswith(f"inbound http://127.0.0.1:{port}/hooks/voip/inbound?token=")
+
+
+VOIPMS = '[providers.voip]\ntype = "voipms"\napi_username = "u"\napi_password = "p"\n'
+
+
+def without_adapter_variables() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")}
+
+
+@pytest.mark.parametrize("database_url, fragment", [
+    ("postgresql://adapter:pw@127.0.0.1:1/adapter", "Connect call failed"),
+    ("sqlite:////proc/no-such-dir/adapter.sqlite3", "cannot create the database directory"),
+    ("sqlite:////proc/adapter.sqlite3", "cannot create or open the SQLite database"),
+    ("sqlite:///{tmp_path}", "is a directory"),
+])
+@pytest.mark.parametrize("command", [["account", "list"], ["serve", "--port", "0"], ["migrate"]])
+def test_an_unusable_database_is_one_line(tmp_path, database_url, fragment, command):
+    config_file = tmp_path / "adapter.toml"
+    config_file.write_text(f'database_url = "{database_url.format(tmp_path=tmp_path)}"\n')
+    result = adapter(config_file, *command)
+    assert_one_line_error(result, fragment)
+    assert "pw" not in result.stderr
+
+
+def test_relative_database_paths_follow_the_config_file(tmp_path):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    config_file = etc / "adapter.toml"
+    config_file.write_text('database_url = "sqlite:///./data/adapter.sqlite3"\n')
+    for place in ("one", "two"):
+        (tmp_path / place).mkdir()
+    subprocess.run([sys.executable, "-m", "adapter", "--config", str(config_file), "account",
+                    "add", "alice", "--number", "2025550101", "--password", "p"],
+                   cwd=tmp_path / "one", check=True, capture_output=True, env=without_adapter_variables())
+    listed = subprocess.run([sys.executable, "-m", "adapter", "--config", str(config_file),
+                             "account", "list"], cwd=tmp_path / "two", capture_output=True,
+                            text=True, env=without_adapter_variables())
+    assert listed.stdout.startswith("alice\t")
+    assert (etc / "data/adapter.sqlite3").is_file()
+    assert not (tmp_path / "one/data").exists() and not (tmp_path / "two/data").exists()
+
+
+def test_usage_mistakes_are_one_line(config_file):
+    assert_one_line_error(adapter(config_file, "serve", "--port", "99999"), "--port", "99999")
+    assert_one_line_error(adapter(config_file, "outbox", "list", "--limit", "-1"), "--limit")
+    assert_one_line_error(adapter(config_file, "account", "add"), "username")
+    assert_one_line_error(adapter(config_file, "no-such-command"), "no-such-command")
+
+
+def test_account_list_says_when_there_are_none(config_file):
+    listed = adapter(config_file, "account", "list")
+    assert listed.returncode == 0 and listed.stdout == ""
+    assert "no accounts" in listed.stderr and "account add" in listed.stderr
+
+
+def test_display_names_stay_on_their_line(config_file, database_url):
+    assert_one_line_error(
+        adapter(config_file, "account", "add", "alice", "--number", "2025550101",
+                "--password", "p", "--display-name", "Alice\nbob\t+1\tforged"),
+        "display name")
+
+    async def add_directly():  # as a name stored before such names were refused
+        store = Store(database_url)
+        try:
+            await store.migrate()
+            await store.create_account(username="bob", password_hash="x", number="+12025550102",
+                                       provider=None, display_name="Bob\nmallory\t+1")
+        finally:
+            await store.close()
+
+    asyncio.run(add_directly())
+    assert adapter(config_file, "account", "list").stdout.splitlines() == [
+        "bob\t+12025550102\tloopback\tBob\\nmallory\\t+1"]
 
 
 def test_wheel_ships_the_account_xml_template(tmp_path):

@@ -16,7 +16,7 @@ import httpx2
 import pytest
 
 from tests.app_client import User
-from tests.conftest import bound_socket, wait_for
+from tests.conftest import bound_socket, run_cli, wait_for
 from tests.providers.fake_voipms import (
     API_PASSWORD, API_USER, NAME, OUR_DID, OUR_NUMBER, SLOW, FakeVoipms,
 )
@@ -137,3 +137,24 @@ def test_a_carrier_outage_holds_messages_and_delivers_them_in_order(server, carr
     carrier.outage = False
     wait_for(lambda: carrier_order(carrier) == sent, timeout=60,
              what="the queued messages after the outage")
+
+
+def test_a_job_past_its_age_is_dead_and_says_after_how_many_attempts(start_adapter, add_account,
+                                                                    config_file, capsys):
+    config_file.write_text(config_file.read_text().replace(
+        "[outbox]\n", "[outbox]\nmax_age_seconds = 0.001\n"))
+    # Connections to port 9 are refused: every attempt fails transiently.
+    server = start_adapter(
+        '[providers.voip]\ntype = "voipms"\napi_username = "u"\napi_password = "p"\n'
+        'base_url = "http://127.0.0.1:9/api/v1"\n')
+    with server.client() as http:
+        add_account("alice", OUR_NUMBER, password="pw", provider="voip")
+        User(http, "alice", "pw", OUR_NUMBER).send_ok("+13125550180", "never arrives")
+
+    def dead_line():
+        capsys.readouterr()
+        run_cli(config_file, "outbox", "list", "--state", "dead")
+        return capsys.readouterr().out.strip()
+
+    line = wait_for(dead_line, what="the job to die")
+    assert "gave up after 1 attempt: cannot reach voip" in line

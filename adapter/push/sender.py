@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ..store import Job, Store
-from ..store.outbox import DEAD, DONE, FAILED, QUEUED
+from ..store.outbox import DEAD, DONE, FAILED, QUEUED, gave_up
 from .client import PushClient, PushOutcome
 from .notification import notify_text_message
 
@@ -67,7 +67,7 @@ class Pusher:
         if (now - job.created_at).total_seconds() >= max_age:
             log.warning("push job %d dead: %s", job.id, reason)
             await self.store.settle_push(job, worker, state=DEAD,
-                                         error=f"gave up after {job.attempts} attempts: {reason}")
+                                         error=gave_up(job, reason))
             return
         due = now + timedelta(seconds=backoff.delay(job.attempts))
         await self.store.settle_push(job, worker, state=QUEUED, error=reason, due_at=due)

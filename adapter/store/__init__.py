@@ -19,7 +19,7 @@ from . import push as push_queries
 from .carriers import FollowUps
 from .outbox import Job
 from .accounts import Account, AccountExists, NumberRoutedElsewhere
-from .engine import DatabaseUrlError, runner_for
+from .engine import UNAVAILABLE, DatabaseUnavailable, DatabaseUrlError, problem, runner_for
 from .messages import (
     INBOUND, NO_CARRIER, NOT_CARRIED, NOT_TEXT, OPTED_OUT, OUTBOUND, MessageRow, NewMessage,
     StoredSend,
@@ -28,9 +28,10 @@ from .migrations import apply_pending
 from .push import PUSH, PushTarget, Registration, TokenPair
 
 __all__ = [
-    "INBOUND", "NO_CARRIER", "NOT_CARRIED", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "Account", "AccountExists", "DatabaseUrlError", "FollowUps", "Job",
+    "INBOUND", "NO_CARRIER", "NOT_CARRIED", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "UNAVAILABLE",
+    "Account", "AccountExists", "DatabaseUnavailable", "DatabaseUrlError", "FollowUps", "Job",
     "MessageRow", "NewMessage", "NumberRoutedElsewhere", "PUSH", "PushTarget", "Registration",
-    "Store", "StoredSend", "TokenPair",
+    "Store", "StoredSend", "TokenPair", "problem",
 ]
 
 
@@ -186,6 +187,12 @@ class Store:
 
     async def secret(self, key: str) -> str:
         return await self._db.write(partial(carriers.secret, key=key))
+
+    async def setting(self, key: str) -> str | None:
+        return await self._db.read(partial(carriers.setting, key=key))
+
+    async def put_setting(self, key: str, value: str) -> None:
+        await self._db.write(partial(carriers.put_setting, key=key, value=value))
 
     async def record_inbound(self, **fields) -> list[tuple[int, int]] | None:
         return await self._db.write(partial(carriers.record_inbound, **fields))

@@ -174,6 +174,16 @@ def secret(conn: sa.Connection, key: str) -> str:
     return conn.execute(sa.select(settings.c.value).where(settings.c.key == key)).scalar_one()
 
 
+def setting(conn: sa.Connection, key: str) -> str | None:
+    return conn.execute(sa.select(settings.c.value).where(settings.c.key == key)).scalar()
+
+
+def put_setting(conn: sa.Connection, key: str, value: str) -> None:
+    statement = _insert(conn)(settings).values(key=key, value=value)
+    conn.execute(statement.on_conflict_do_update(index_elements=[settings.c.key],
+                                                 set_={"value": statement.excluded.value}))
+
+
 def requeue_message_of_job(conn: sa.Connection, job_id: int) -> None:
     """An operator retried a failed job: its message is queued again (a
     push job's message is a received one, whose state is not the job's)."""

@@ -19,6 +19,7 @@ runs in one transaction via ``run_sync`` (statements await, no threads).
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,24 @@ CHECKPOINT_EVERY_COMMITS = 1000
 
 class DatabaseUrlError(ValueError):
     pass
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened or reached; the text says which and why."""
+
+
+def problem(error: BaseException) -> str:
+    """One line saying what went wrong with the database, without a traceback
+    (and without the URL: it may hold a password)."""
+    cause = getattr(error, "orig", None) or error
+    text = " ".join(str(cause).split()) or cause.__class__.__name__
+    return f"{cause.__class__.__name__}: {text}"
+
+
+# What a database that is down, missing or refusing us raises: the driver's
+# errors wrapped by SQLAlchemy, sqlite3's own, and socket errors (asyncpg
+# connecting to a closed port raises ConnectionRefusedError unwrapped).
+UNAVAILABLE = (sa.exc.SQLAlchemyError, sqlite3.Error, OSError)
 
 
 def sqlite_path(database_url: str) -> Path:
@@ -92,15 +111,38 @@ def _chain(task: asyncio.Future, future: asyncio.Future) -> None:
     task.add_done_callback(copy)
 
 
+def _private_file(path: Path) -> None:
+    """Create the database file, and the directories it needs, readable by
+    the owner only (they hold messages, push tokens and webhook secrets);
+    SQLite gives its -wal and -shm files the database file's permissions."""
+    missing = [parent for parent in (path.parent, *path.parent.parents) if not parent.exists()]
+    try:
+        for directory in reversed(missing):
+            directory.mkdir(mode=0o700)
+    except OSError as error:
+        raise DatabaseUnavailable(
+            f"cannot create the database directory {directory}: {error.strerror}") from None
+    if path.is_dir():
+        raise DatabaseUnavailable(f"the SQLite database {path} is a directory, not a file")
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    except OSError as error:
+        raise DatabaseUnavailable(
+            f"cannot create or open the SQLite database {path}: {error.strerror}") from None
+
+
 class SQLiteRunner:
     def __init__(self, database_url: str):
         path = sqlite_path(database_url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(path)
         self._path = str(path)
         self.description = f"SQLite file {path}"
-        # Never waits for a lock: a busy database sends the work to the thread.
-        self._loop_raw = fastsqlite.connect(self._path, busy_timeout_ms=0)
-        self._loop_raw.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            # Never waits for a lock: a busy database sends the work to the thread.
+            self._loop_raw = fastsqlite.connect(self._path, busy_timeout_ms=0)
+            self._loop_raw.execute("PRAGMA wal_autocheckpoint=0")
+        except sqlite3.Error as error:
+            raise DatabaseUnavailable(f"cannot open the SQLite database {path}: {error}") from None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._thread_raw: sqlite3.Connection | None = None
         self._commits = 0

@@ -36,6 +36,12 @@ class Job:
     message: dict | None = None
 
 
+def gave_up(job: Job, reason: str) -> str:
+    """The last error of a job that went dead."""
+    attempts = "1 attempt" if job.attempts == 1 else f"{job.attempts} attempts"
+    return f"gave up after {attempts}: {reason}"
+
+
 def utc(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:  # SQLite keeps no zone
         return moment.replace(tzinfo=UTC)
