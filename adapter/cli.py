@@ -22,7 +22,7 @@ from .app import (
 from .providers import check_providers, hook_urls, provider_class
 from .store.outbox import STATES
 from .config import Config, ConfigError, load_config
-from .messaging.numbers import UnusableNumber, to_e164
+from .messaging.numbers import UnusableNumber, region_of, to_e164
 from .store import (
     UNAVAILABLE, Account, AccountExists, DatabaseUnavailable, DatabaseUrlError,
     NumberRoutedElsewhere, Store, problem,
@@ -156,6 +156,12 @@ async def cmd_account_add(args, config: Config, store: Store) -> None:
             f"--provider {args.provider!r} is not configured in {config.source} "
             f"(configured: {configured})"
         )
+    if args.provider is not None:
+        kind = config.providers[args.provider].type
+        reachable = provider_class(kind).reachable
+        if reachable is not None and region_of(number) not in reachable:
+            raise CommandError(f"--number: {args.provider!r} ({kind}) cannot send from "
+                               f"{number}, a number of {region_of(number) or 'no known country'}")
     display_name = _display_name(args.display_name)
     password_hash = passwords.hash_password(_password(args, f"password for {username}"))
     try:

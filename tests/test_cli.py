@@ -106,6 +106,16 @@ def test_a_shared_number_keeps_one_provider(tmp_path):
         "already routes through provider 'voip'")
 
 
+def test_a_carrier_number_must_be_one_the_carrier_can_send_from(config_file):
+    config_file.write_text(config_file.read_text() + VOIPMS)
+    assert_one_line_error(
+        adapter(config_file, "account", "add", "a", "--number", "+44 20 7946 0958",
+                "--provider", "voip", "--password", "p"),
+        "'voip' (voipms) cannot send from +442079460958", "GB")
+    assert adapter(config_file, "account", "add", "a", "--number", "+1 416 555 0100",
+                   "--provider", "voip", "--password", "p").returncode == 0
+
+
 def test_migrate_is_idempotent(config_file):
     first = adapter(config_file, "migrate")
     assert first.returncode == 0 and "applied migrations 1" in first.stdout
