@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from .messaging.multipart import MAX_WAIT_SECONDS
+
 DEFAULT_DATABASE_URL = "sqlite:///./data/adapter.sqlite3"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 DEFAULT_PUSH_URL = "https://pnm.cloudsoftphone.com/pnm2/send"
@@ -38,8 +40,9 @@ PROVIDER_CREDENTIALS: dict[str, tuple[str, ...]] = {
 PROVIDER_OPTIONAL_KEYS = {"type", "base_url", "secret", "timeout_seconds", "countries"}
 # Keys only some provider types take.
 PROVIDER_TYPE_OPTIONS: dict[str, tuple[str, ...]] = {
-    # {"+44..." = "ACME"}: send from these numbers under an alphanumeric id.
-    "aculab": ("alphanumeric_ids",),
+    # {"+44..." = "ACME"}: send from these numbers under an alphanumeric id;
+    # how long a split inbound message waits for a missing part.
+    "aculab": ("alphanumeric_ids", "multipart_wait_seconds"),
 }
 
 
@@ -305,6 +308,12 @@ class _ConfigReader:
             if key not in table:
                 raise self.fail(f"{prefix}.{key}", f"missing (a {kind} provider needs it)")
             self._string(f"{prefix}.{key}", table[key])
+        if "multipart_wait_seconds" in table:
+            wait = self._positive_number(f"{prefix}.multipart_wait_seconds",
+                                         table["multipart_wait_seconds"], float)
+            if wait > MAX_WAIT_SECONDS:
+                raise self.fail(f"{prefix}.multipart_wait_seconds",
+                                f"must be at most {MAX_WAIT_SECONDS:g} (seconds)")
         base_url = None
         if "base_url" in table:
             base_url = self._http_url(f"{prefix}.base_url", table["base_url"])

@@ -2,9 +2,10 @@
 
 Runs inside every ``serve`` process; several may share one database, and
 the lease guarantees no two take the same job. Jobs of kind "push" go to
-``adapter/push/`` (a NotifyTextMessage to one device); the rest here are
-carrier sends. A send job's message is already
-committed and acknowledged to the app, so nothing here may lose it: every
+``adapter/push/`` (a NotifyTextMessage to one device); a "parts" job ends
+a split inbound message's wait for its parts (the store delivers what came);
+the rest here are carrier sends. A send job's message is already committed
+and acknowledged to the app, so nothing here may lose it: every
 outcome is written back with the job in one transaction, transient failures
 are retried with exponential backoff and jitter, and a job older than
 ``max_age_seconds`` goes to the dead-letter state (and its message fails).
@@ -21,10 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from .messaging import multipart, optout
 from .messaging.status import follow_ups
 from .providers import OutboundSms, Outcome, Provider, SendResult
 from .push import Pusher
-from .store import PUSH, Job, Store
+from .store import PARTS, PUSH, Job, Store
 from .store.outbox import DEAD, DONE, FAILED, QUEUED, gave_up
 
 log = logging.getLogger("adapter.dispatch")
@@ -115,6 +117,9 @@ class Dispatcher:
         if job.kind == PUSH:
             await self._push(job)
             return
+        if job.kind == PARTS:
+            await self._end_parts_wait(job)
+            return
         carrier = self.carriers.get(job.provider or "")
         if carrier is None or job.message is None:
             reason = f"provider {job.provider!r} is not configured"
@@ -137,6 +142,20 @@ class Dispatcher:
                                          error="push notifications are not set up")
             return
         await self.pusher.run(job, self.worker, self.policy)
+
+    async def _end_parts_wait(self, job: Job) -> None:
+        done = await self.store.deliver_held_parts(job, self.worker, join=multipart.join,
+                                                   opt_keyword=optout.keyword)
+        if done is None:  # completed meanwhile, or another worker holds the job
+            return
+        gaps = multipart.missing(done.positions, done.total)
+        if gaps:
+            held = done.held
+            log.warning("%s: split message %s from %s to %s delivered without part(s) %s "
+                        "of %d: they never arrived", held.provider, held.group, held.sender,
+                        held.recipient, ",".join(map(str, gaps)), done.total)
+        if done.deliveries:
+            self.wake()  # pushes for the recipients' devices
 
     @staticmethod
     def _sms(job: Job, carrier: Provider) -> OutboundSms:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .acrobits.requests import ServiceError, read_fields
-from .messaging import optout
+from .messaging import multipart, optout
 from .messaging.status import follow_ups
 from .providers import InboundSms, Provider, WebhookError
 
@@ -82,7 +82,8 @@ async def receive(store, provider: Provider, sms: InboundSms) -> bool:
     part = (sms.part.group, sms.part.position, sms.part.total) if sms.part else None
     deliveries = await store.record_inbound(
         provider=provider.name, carrier_id=sms.carrier_id, sender=sms.sender,
-        recipient=sms.recipient, text=sms.text, part=part, opt_keyword=optout.keyword)
+        recipient=sms.recipient, text=sms.text, part=part, opt_keyword=optout.keyword,
+        join=multipart.join, wait_seconds=provider.multipart_wait_seconds)
     if deliveries == []:
         log.warning("%s: inbound %s for %s, which no account holds", provider.name,
                     sms.carrier_id, sms.recipient)

@@ -5,6 +5,7 @@ import pytest
 from adapter.config import (
     DEFAULT_PUBLIC_URL, DEFAULT_PUSH_URL, ConfigError, load_config,
 )
+from adapter.providers import HookUrls, provider_class
 
 
 def write(tmp_path, text, name="adapter.toml"):
@@ -111,6 +112,17 @@ type = "loopback"
     assert config.providers["local"].type == "loopback"
 
 
+def test_an_aculab_provider_takes_a_multipart_wait_up_to_two_minutes(tmp_path):
+    table = '[providers.acu]\ntype = "aculab"\nusername = "u"\napi_key = "k"\n'
+    hooks = HookUrls(inbound="", status="", secret="s")
+    for line, wait in (("", 60.0), ("multipart_wait_seconds = 0.25", 0.25),
+                       ("multipart_wait_seconds = 120", 120.0)):
+        settings = load_config(str(write(tmp_path, f"{table}{line}\n")),
+                               environ={}).providers["acu"]
+        provider = provider_class("aculab")(config=settings, http=None, hooks=hooks)
+        assert provider.multipart_wait_seconds == wait
+
+
 @pytest.mark.parametrize("text, key", [
     ('colour = "blue"', "colour"),
     ('public_url = "ftp://x"', "public_url"),
@@ -131,6 +143,11 @@ type = "loopback"
     ("[limits]\nsends = 1", "limits.sends"),
     ('database_url = "sqlite://"', "database_url"),
     ('database_url = "sqlite:///:memory:"', "database_url"),
+    *((f'[providers.a]\ntype = "aculab"\nusername = "u"\napi_key = "k"\n'
+       f"multipart_wait_seconds = {wait}", "providers.a.multipart_wait_seconds")
+      for wait in ("0", "-1", "121", '"60"', "true")),
+    ('[providers.p]\ntype = "voipms"\napi_username = "u"\napi_password = "p"\n'
+     "multipart_wait_seconds = 5", "providers.p.multipart_wait_seconds"),
 ])
 def test_errors_name_the_file_and_key(tmp_path, text, key):
     path = write(tmp_path, text)

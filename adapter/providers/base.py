@@ -25,7 +25,7 @@ import phonenumbers
 from starlette.responses import PlainTextResponse, Response
 
 from ..config import ConfigError, ProviderConfig
-from ..messaging import segments
+from ..messaging import multipart, segments
 
 log = logging.getLogger("adapter.providers")
 USER_AGENT = "acrobits-sms-adapter/0.1 (+https://github.com/)"
@@ -150,6 +150,11 @@ class Provider:
 
     def setting(self, key: str, default=None):
         return self.config.settings.get(key, default)
+
+    @property
+    def multipart_wait_seconds(self) -> float:
+        """How long the parts of a split inbound message wait for the missing ones."""
+        return float(self.setting("multipart_wait_seconds", multipart.DEFAULT_WAIT_SECONDS))
 
     @property
     def timeout(self) -> httpx2.Timeout:

@@ -7,6 +7,7 @@ is one transaction of the synchronous queries in ``accounts.py`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from . import carriers
 from . import messages as message_queries
 from . import outbox
 from . import push as push_queries
-from .carriers import FollowUps
+from .carriers import PARTS, FollowUps, HeldPartsDelivered, JoinParts, PartGroup
 from .outbox import Job
 from .accounts import Account, AccountExists, NumberRoutedElsewhere
 from .engine import UNAVAILABLE, DatabaseUnavailable, DatabaseUrlError, problem, runner_for
@@ -28,10 +29,11 @@ from .migrations import apply_pending
 from .push import PUSH, PushTarget, Registration, TokenPair
 
 __all__ = [
-    "INBOUND", "NO_CARRIER", "NOT_CARRIED", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "UNAVAILABLE",
-    "Account", "AccountExists", "DatabaseUnavailable", "DatabaseUrlError", "FollowUps", "Job",
-    "MessageRow", "NewMessage", "NumberRoutedElsewhere", "PUSH", "PushTarget", "Registration",
-    "Store", "StoredSend", "TokenPair", "problem",
+    "INBOUND", "NO_CARRIER", "NOT_CARRIED", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "PARTS", "PUSH",
+    "UNAVAILABLE", "Account", "AccountExists", "DatabaseUnavailable", "DatabaseUrlError",
+    "FollowUps", "HeldPartsDelivered", "Job", "JoinParts", "MessageRow", "NewMessage",
+    "NumberRoutedElsewhere", "PushTarget", "Registration", "Store", "StoredSend", "TokenPair",
+    "problem",
 ]
 
 
@@ -196,6 +198,20 @@ class Store:
 
     async def record_inbound(self, **fields) -> list[tuple[int, int]] | None:
         return await self._db.write(partial(carriers.record_inbound, **fields))
+
+    async def deliver_held_parts(self, job: Job, worker: str, *, join: JoinParts,
+                                 opt_keyword: Callable[[str], str | None],
+                                 ) -> HeldPartsDelivered | None:
+        """A "parts" job: its group's wait ran out (``carriers.deliver_held_parts``),
+        settled with the job in one transaction. None when nothing was delivered."""
+        def work(conn):
+            if not outbox.finish(conn, job.id, outbox.DONE, worker=worker):
+                return None
+            held = PartGroup(job.provider, job.payload["sender"], job.payload["recipient"],
+                             job.payload["group"])
+            return carriers.deliver_held_parts(conn, held, join=join, opt_keyword=opt_keyword)
+
+        return await self._db.write(work)
 
     async def apply_ref_status(self, provider: str, ref: str, state: str, reason: str,
                                follow_ups: FollowUps) -> dict | None:

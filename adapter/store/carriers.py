@@ -1,16 +1,18 @@
-"""Carrier traffic: message states and refs, inbound dedupe and parts, opt-outs."""
+"""Carrier traffic: message states and refs, inbound dedupe and split messages, opt-outs."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import accounts as account_queries
 from . import messages as message_queries
+from . import outbox
 from .schema import (
     carrier_refs, inbound_parts, inbound_seen, jobs, messages, opt_outs, settings,
 )
@@ -104,12 +106,49 @@ def apply_ref_status(conn: sa.Connection, provider: str, ref: str, state: str, r
 # Built once too: every inbound callback runs these (the VALUES come from
 # the parameters' keys).
 _SEEN = _per_dialect(lambda insert: insert(inbound_seen).on_conflict_do_nothing())
+_WAS_SEEN = sa.select(inbound_seen.c.carrier_id).where(
+    (inbound_seen.c.provider == sa.bindparam("seen_provider"))
+    & (inbound_seen.c.carrier_id == sa.bindparam("seen_id")))
 _ADD_PART = _per_dialect(lambda insert: insert(inbound_parts).on_conflict_do_nothing())
-_GROUP = (inbound_parts.c.provider == sa.bindparam("group_provider")) & (
-    inbound_parts.c.group_id == sa.bindparam("group"))
-_GROUP_PARTS = sa.select(inbound_parts.c.position, inbound_parts.c.body).where(_GROUP).order_by(
-    inbound_parts.c.position)
+_GROUP = ((inbound_parts.c.provider == sa.bindparam("group_provider"))
+          & (inbound_parts.c.sender == sa.bindparam("group_sender"))
+          & (inbound_parts.c.recipient == sa.bindparam("group_recipient"))
+          & (inbound_parts.c.group_id == sa.bindparam("group")))
+_GROUP_PARTS = sa.select(inbound_parts.c.position, inbound_parts.c.total,
+                         inbound_parts.c.body).where(_GROUP)
 _DROP_GROUP = inbound_parts.delete().where(_GROUP)
+
+PARTS = "parts"  # jobs.kind: the end of a split inbound message's wait for its parts
+# The text of a group from its parts by 1-based position, and how many it
+# has (messaging/multipart.py: in order, a marker where one is missing).
+JoinParts = Callable[[Mapping[int, str], int], str]
+
+
+@dataclass(frozen=True)
+class PartGroup:
+    """The parts of one split message: one sender's, to one recipient."""
+
+    provider: str
+    sender: str
+    recipient: str
+    group: str  # the carrier's id of the split message
+
+    def params(self) -> dict:
+        return {"group_provider": self.provider, "group_sender": self.sender,
+                "group_recipient": self.recipient, "group": self.group[:255]}
+
+    def seen_key(self) -> str:
+        return f"group:{self.sender}>{self.recipient}:{self.group}"
+
+
+@dataclass(frozen=True)
+class HeldPartsDelivered:
+    """A group delivered when its wait ran out: which of its parts it had."""
+
+    held: PartGroup
+    positions: tuple[int, ...]
+    total: int
+    deliveries: list[tuple[int, int]]
 
 
 def seen_inbound(conn: sa.Connection, provider: str, carrier_id: str) -> bool:
@@ -119,19 +158,58 @@ def seen_inbound(conn: sa.Connection, provider: str, carrier_id: str) -> bool:
     }).rowcount == 1
 
 
-def add_inbound_part(conn: sa.Connection, provider: str, group: str, position: int,
-                     total: int, sender: str, recipient: str, body: str) -> str | None:
-    """Keep one part; when all ``total`` are here, remove them and return the
-    whole text (None while parts are missing)."""
-    mine = {"group_provider": provider, "group": group[:255]}
-    conn.execute(_ADD_PART[conn.dialect.name], {
-        "provider": provider, "group_id": mine["group"], "position": position, "total": total,
-        "sender": sender, "recipient": recipient, "body": body, "created_at": datetime.now(UTC)})
-    parts = list(conn.execute(_GROUP_PARTS, mine))
+def _was_seen(conn: sa.Connection, provider: str, carrier_id: str) -> bool:
+    return conn.execute(_WAS_SEEN, {"seen_provider": provider,
+                                    "seen_id": carrier_id[:255]}).first() is not None
+
+
+def _held_parts(conn: sa.Connection, held: PartGroup) -> tuple[dict[int, str], int]:
+    rows = list(conn.execute(_GROUP_PARTS, held.params()))
+    return {row.position: row.body for row in rows}, max((row.total for row in rows), default=0)
+
+
+def add_inbound_part(conn: sa.Connection, held: PartGroup, position: int, total: int,
+                     body: str, *, join: JoinParts, wait_seconds: float) -> str | None:
+    """Keep one part; the text to deliver now, if any (else None): the whole
+    message once its last part is here, or, for a part whose group was
+    delivered without it, the part on its own.
+
+    The first part of a group queues the job that ends its wait
+    (:func:`deliver_held_parts`)."""
+    if _was_seen(conn, held.provider, held.seen_key()):
+        return join({position: body}, total)
+    now = datetime.now(UTC)
+    added = conn.execute(_ADD_PART[conn.dialect.name], {
+        "provider": held.provider, "sender": held.sender, "recipient": held.recipient,
+        "group_id": held.group[:255], "position": position, "total": total, "body": body,
+        "created_at": now}).rowcount == 1
+    parts, _ = _held_parts(conn, held)
+    if added and len(parts) == 1:
+        outbox.enqueue(conn, message_id=None, provider=held.provider, kind=PARTS,
+                       conversation=f"parts:{held.provider}:{held.seen_key()}",
+                       payload={"sender": held.sender, "recipient": held.recipient,
+                                "group": held.group},
+                       now=now, due_at=now + timedelta(seconds=wait_seconds))
     if len(parts) < total:
         return None
-    conn.execute(_DROP_GROUP, mine)
-    return "".join(body for _, body in parts)
+    conn.execute(_DROP_GROUP, held.params())
+    if not seen_inbound(conn, held.provider, held.seen_key()):
+        # Its wait ran out in another transaction, which delivered it without this part.
+        return join({position: body}, total)
+    return join(parts, total)
+
+
+def deliver_held_parts(conn: sa.Connection, held: PartGroup, *, join: JoinParts,
+                       opt_keyword: Callable[[str], str | None]) -> HeldPartsDelivered | None:
+    """A group's wait ran out: deliver what is held of it as one message (a
+    marker where a part is missing); parts arriving later go on their own.
+    None when there is nothing left to do (it was completed meanwhile)."""
+    parts, total = _held_parts(conn, held)
+    if not parts or not seen_inbound(conn, held.provider, held.seen_key()):
+        return None
+    conn.execute(_DROP_GROUP, held.params())
+    deliveries = _deliver(conn, held.sender, held.recipient, join(parts, total), opt_keyword)
+    return HeldPartsDelivered(held, tuple(sorted(parts)), total, deliveries)
 
 
 def account_ids_holding(conn: sa.Connection, number: str) -> list[int]:
@@ -196,20 +274,26 @@ def requeue_message_of_job(conn: sa.Connection, job_id: int) -> None:
 
 def record_inbound(conn: sa.Connection, *, provider: str, carrier_id: str, sender: str,
                    recipient: str, text: str, part: tuple[str, int, int] | None,
-                   opt_keyword: Callable[[str], str | None]) -> list[tuple[int, int]] | None:
+                   opt_keyword: Callable[[str], str | None], join: JoinParts,
+                   wait_seconds: float) -> list[tuple[int, int]] | None:
     """Store a carrier's inbound message once, for every account holding
     ``recipient``. Returns the deliveries, or None when there is nothing new
-    (a repeat, or a part of a message still incomplete)."""
+    (a repeat, or a part of a message still incomplete). ``part``: (the
+    carrier's id of the split message, position, total), held up to
+    ``wait_seconds`` for the others."""
+    if not seen_inbound(conn, provider, f"part:{carrier_id}" if part else carrier_id):
+        return None
     if part is not None:
         group, position, total = part
-        if not seen_inbound(conn, provider, f"part:{carrier_id}"):
-            return None
-        text = add_inbound_part(conn, provider, group, position, total, sender, recipient, text)
+        text = add_inbound_part(conn, PartGroup(provider, sender, recipient, group), position,
+                                total, text, join=join, wait_seconds=wait_seconds)
         if text is None:
             return None
-        carrier_id = f"group:{group}"
-    if not seen_inbound(conn, provider, carrier_id):
-        return None
+    return _deliver(conn, sender, recipient, text, opt_keyword)
+
+
+def _deliver(conn: sa.Connection, sender: str, recipient: str, text: str,
+             opt_keyword: Callable[[str], str | None]) -> list[tuple[int, int]]:
     keyword = opt_keyword(text)
     if keyword:
         set_opt_out(conn, recipient, sender, keyword == "out", f"{text.strip().upper()} received")

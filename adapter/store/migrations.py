@@ -8,8 +8,9 @@ one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -178,11 +179,63 @@ def _v4_lease_index(conn: sa.Connection) -> None:
     ).c.conversation, "state", "id").create(conn)
 
 
+def _v6_parts_by_pair(conn: sa.Connection) -> None:
+    # A group of parts is one sender's to one recipient: the key gains both.
+    # The table holds only parts in flight, so it is rebuilt with them copied;
+    # each of their groups gets the wait job that delivers it if a part never
+    # comes (they had none: before this step such a group waited forever).
+    ts = sa.DateTime(timezone=True)
+    old = sa.Table(
+        "inbound_parts", sa.MetaData(),
+        sa.Column("provider", sa.String(64), primary_key=True),
+        sa.Column("group_id", sa.String(255), primary_key=True),
+        sa.Column("position", sa.Integer, primary_key=True),
+        sa.Column("total", sa.Integer, nullable=False),
+        sa.Column("sender", sa.String(32), nullable=False),
+        sa.Column("recipient", sa.String(32), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+    )
+    new = sa.Table(
+        "inbound_parts", sa.MetaData(),
+        sa.Column("provider", sa.String(64), primary_key=True),
+        sa.Column("sender", sa.String(32), primary_key=True),
+        sa.Column("recipient", sa.String(32), primary_key=True),
+        sa.Column("group_id", sa.String(255), primary_key=True),
+        sa.Column("position", sa.Integer, primary_key=True),
+        sa.Column("total", sa.Integer, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+    )
+    rows = [row._asdict() for row in conn.execute(sa.select(old))]
+    old.drop(conn)
+    new.create(conn)
+    if not rows:
+        return
+    conn.execute(new.insert(), rows)
+    groups: dict[tuple, datetime] = {}
+    for row in rows:
+        key = (row["provider"], row["sender"], row["recipient"], row["group_id"])
+        groups[key] = min(groups.get(key, row["created_at"]), row["created_at"])
+    jobs = sa.table("jobs", *(sa.column(name) for name in (
+        "kind", "provider", "conversation", "payload", "state", "attempts")),
+        *(sa.column(name, ts) for name in ("due_at", "created_at", "updated_at")))
+    now = datetime.now(UTC)
+    conn.execute(jobs.insert(), [
+        {"kind": "parts", "provider": provider,
+         "conversation": f"parts:{provider}:{sender}>{recipient}:{group}"[:300],
+         "payload": json.dumps({"sender": sender, "recipient": recipient, "group": group}),
+         "state": "queued", "attempts": 0, "due_at": first + timedelta(seconds=60),
+         "created_at": now, "updated_at": now}
+        for (provider, sender, recipient, group), first in groups.items()])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (1, "accounts, numbers, messages, device cursors", _v1_initial),
     (2, "outbox jobs, carrier refs, inbound dedupe and parts, opt-outs, settings", _v2_carriers),
     (3, "push tokens, accounts' read marker", _v3_push),
     (4, "outbox lease index by conversation and state", _v4_lease_index),
+    (6, "inbound parts grouped by sender and recipient, with a wait job", _v6_parts_by_pair),
 ]
 
 

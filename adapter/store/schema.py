@@ -108,7 +108,7 @@ jobs = sa.Table(
     "jobs",
     metadata,
     sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
-    sa.Column("kind", sa.String(16), nullable=False),  # "send" | "push"
+    sa.Column("kind", sa.String(16), nullable=False),  # "send" | "push" | "parts"
     sa.Column("message_id", sa.BigInteger, sa.ForeignKey("messages.id", ondelete="CASCADE"),
               nullable=True),
     sa.Column("provider", sa.String(64), nullable=True),
@@ -150,16 +150,19 @@ inbound_seen = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# Parts of a split inbound message, held until all have arrived.
+# Parts of a split inbound message, held until all have arrived or the
+# group's wait ran out (a "parts" job). A group is one sender's to one
+# recipient: another sender's parts with the same id are another message
+# (migration 6).
 inbound_parts = sa.Table(
     "inbound_parts",
     metadata,
     sa.Column("provider", sa.String(64), primary_key=True),
+    sa.Column("sender", sa.String(32), primary_key=True),
+    sa.Column("recipient", sa.String(32), primary_key=True),
     sa.Column("group_id", sa.String(255), primary_key=True),
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("total", sa.Integer, nullable=False),
-    sa.Column("sender", sa.String(32), nullable=False),
-    sa.Column("recipient", sa.String(32), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -1,13 +1,16 @@
 """Migrations: idempotent, recorded once, and matching schema.py, on every engine."""
 
 import asyncio
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from adapter.store import Store
 from adapter.store.migrations import MIGRATIONS
-from adapter.store.schema import metadata
+from adapter.store.outbox import utc
+from adapter.store.schema import inbound_parts, jobs, metadata, schema_migrations
 
 
 def on_store(url, work):
@@ -50,6 +53,7 @@ def describe_schema(conn: sa.Connection) -> dict:
         name: (
             {c["name"]: c["nullable"] for c in inspector.get_columns(name)},
             {i["name"] for i in inspector.get_indexes(name)},
+            set(inspector.get_pk_constraint(name)["constrained_columns"]),
         )
         for name in inspector.get_table_names()
     }
@@ -63,8 +67,9 @@ def test_migrated_database_matches_the_schema_module(database_url):
     migrated = on_store(database_url, inspect)
     assert set(migrated) == set(metadata.tables)
     for table in metadata.sorted_tables:
-        columns, indexes = migrated[table.name]
+        columns, indexes, primary_key = migrated[table.name]
         assert columns == {c.name: c.nullable for c in table.columns}, table.name
+        assert primary_key == {c.name for c in table.primary_key}, table.name
         assert {i.name for i in table.indexes} <= indexes, table.name
 
 
@@ -91,3 +96,45 @@ def test_unusable_database_urls_are_refused(url):
 
     with pytest.raises(DatabaseUrlError):
         Store(url)
+
+
+def test_parts_held_before_migration_6_are_kept_and_get_their_wait(database_url):
+    """Parts held under the old key (provider, group, position) are copied, and
+    each group gets the job that delivers it if its other parts never come."""
+    first = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+    def up_to_5(conn):
+        schema_migrations.create(conn)
+        for version, description, step in MIGRATIONS:
+            if version < 6:
+                step(conn)
+                conn.execute(schema_migrations.insert().values(
+                    version=version, description=description, applied_at=first))
+        old_parts = sa.table("inbound_parts", *map(sa.column, (
+            "provider", "group_id", "position", "total", "sender", "recipient", "body")),
+            sa.column("created_at", sa.DateTime(timezone=True)))
+        common = {"provider": "acu", "group_id": "uid-1", "total": 3,
+                  "sender": "+447700900123", "recipient": "+12025550101"}
+        conn.execute(old_parts.insert(), [
+            {**common, "position": 1, "body": "one", "created_at": first},
+            {**common, "position": 3, "body": "three",
+             "created_at": first + timedelta(seconds=5)}])
+
+    def held(conn):
+        parts = conn.execute(sa.select(inbound_parts).order_by(inbound_parts.c.position))
+        return [row._asdict() for row in parts], [row._asdict() for row in conn.execute(
+            sa.select(jobs.c.kind, jobs.c.provider, jobs.c.payload, jobs.c.state, jobs.c.due_at))]
+
+    async def work(store):
+        await store._db.migrate(up_to_5)
+        assert await store.migrate() == [6]
+        return await store._db.migrate(held)
+
+    parts, [job] = on_store(database_url, work)
+    assert [(p["sender"], p["recipient"], p["group_id"], p["position"], p["body"])
+            for p in parts] == [("+447700900123", "+12025550101", "uid-1", 1, "one"),
+                                ("+447700900123", "+12025550101", "uid-1", 3, "three")]
+    assert (job["kind"], job["provider"], job["state"]) == ("parts", "acu", "queued")
+    assert json.loads(job["payload"]) == {"sender": "+447700900123",
+                                          "recipient": "+12025550101", "group": "uid-1"}
+    assert utc(job["due_at"]) == first + timedelta(seconds=60)
