@@ -7,6 +7,8 @@ is one transaction of the synchronous queries in ``accounts.py`` and
 
 from __future__ import annotations
 
+import asyncio
+import time
 from functools import partial
 
 import sqlalchemy as sa
@@ -16,6 +18,7 @@ from . import carriers
 from . import messages as message_queries
 from . import outbox
 from . import push as push_queries
+from . import removal
 from .carriers import FollowUps
 from .outbox import Job
 from .accounts import Account, AccountExists, NumberRoutedElsewhere
@@ -29,6 +32,12 @@ __all__ = [
     "MessageRow", "NewMessage", "NumberRoutedElsewhere", "PUSH", "PushTarget", "Registration",
     "Store", "StoredSend", "TokenPair",
 ]
+
+
+# Messages deleted per transaction when removing an account, and the least
+# pause after each (Store.remove_account).
+REMOVAL_BATCH = 1000
+REMOVAL_PAUSE_SECONDS = 0.15
 
 
 class Store:
@@ -65,9 +74,36 @@ class Store:
     async def list_accounts(self) -> list[Account]:
         return await self._db.read(account_queries.all_accounts)
 
-    async def remove_account(self, username: str) -> bool:
+    async def remove_account(self, username: str, batch: int = REMOVAL_BATCH) -> int | None:
+        """Remove the account and everything of it; returns how many messages
+        went with it, None when there is no such account.
+
+        The messages go ``batch`` at a time, each batch its own short
+        transaction followed by a pause, so the running service writes in
+        between (see ``removal.py``). Until the last step the account can
+        still sign in and receive: what arrives after the first batch goes in
+        that last step, so the loop ends however fast messages keep coming.
+        """
         self._accounts.clear()
-        return await self._db.write(partial(account_queries.remove, username=username))
+        found = await self._db.read(partial(removal.last_message, username=username))
+        if found is None:
+            return None
+        account_id, up_to = found
+        removed = 0
+        while True:
+            started = time.monotonic()
+            count = await self._db.write(partial(removal.remove_messages, account_id=account_id,
+                                                 up_to=up_to, limit=batch))
+            if not count:
+                break
+            removed += count
+            # At least as long as the batch took, and longer than the 100 ms
+            # a writer waiting on SQLite's lock (the busy timeout) may sleep
+            # between tries, so its next try comes while the lock is free.
+            await asyncio.sleep(max(REMOVAL_PAUSE_SECONDS, time.monotonic() - started))
+        left = await self._db.write(partial(removal.remove_account, account_id=account_id))
+        self._accounts.clear()
+        return None if left is None else removed + left
 
     async def set_password_hash(self, username: str, password_hash: str) -> bool:
         self._accounts.clear()

@@ -178,11 +178,21 @@ def _v4_lease_index(conn: sa.Connection) -> None:
     ).c.conversation, "state", "id").create(conn)
 
 
+def _v5_jobs_message_index(conn: sa.Connection) -> None:
+    # Deleting a message (its account removed) deletes its jobs: without an
+    # index each deleted message scanned the whole outbox, which only grows.
+    # Every other foreign key a delete cascades through already leads an index.
+    sa.Index("ix_jobs_message_id", sa.Table(
+        "jobs", sa.MetaData(), sa.Column("message_id"),
+    ).c.message_id).create(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (1, "accounts, numbers, messages, device cursors", _v1_initial),
     (2, "outbox jobs, carrier refs, inbound dedupe and parts, opt-outs, settings", _v2_carriers),
     (3, "push tokens, accounts' read marker", _v3_push),
     (4, "outbox lease index by conversation and state", _v4_lease_index),
+    (5, "outbox jobs indexed by message", _v5_jobs_message_index),
 ]
 
 
