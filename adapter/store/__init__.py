@@ -2,7 +2,8 @@
 
 :class:`Store` is the async face the rest of the adapter uses; each method
 is one transaction of the synchronous queries in ``accounts.py`` and
-``messages.py``, run by the engine-specific runner from ``engine.py``.
+``messages.py``, run by the engine-specific runner from ``engine.py``
+(``remove_account`` is a series of short ones).
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ class Store:
         The messages go ``batch`` at a time, each batch its own short
         transaction followed by a pause, so the running service writes in
         between (see ``removal.py``). Until the last step the account can
-        still sign in and receive: what arrives after the first batch goes in
-        that last step, so the loop ends however fast messages keep coming.
+        still sign in and receive: what arrives once the removal has begun
+        goes in that last step, so the loop ends however fast messages come.
         """
         self._accounts.clear()
         found = await self._db.read(partial(removal.last_message, username=username))

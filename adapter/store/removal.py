@@ -50,7 +50,8 @@ def remove_messages(conn: sa.Connection, account_id: int, up_to: int, limit: int
     batch_end = conn.execute(_BATCH_END, params).scalar()
     if batch_end is None:
         return 0
-    return conn.execute(_DELETE_MESSAGES, {"account_id": account_id, "batch_end": batch_end}).rowcount
+    params = {"account_id": account_id, "batch_end": batch_end}
+    return conn.execute(_DELETE_MESSAGES, params).rowcount
 
 
 def remove_account(conn: sa.Connection, account_id: int) -> int | None:
