@@ -192,9 +192,10 @@ async def cmd_account_list(args, config: Config, store: Store) -> None:
 
 
 async def cmd_account_remove(args, config: Config, store: Store) -> None:
-    if not await store.remove_account(args.username):
+    removed = await store.remove_account(args.username)
+    if removed is None:
         raise CommandError(f"no account {args.username!r}")
-    print(f"removed account {args.username} and its messages")
+    print(f"removed account {args.username} and its messages: {removed}")
 
 
 async def cmd_account_passwd(args, config: Config, store: Store) -> None:
@@ -321,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     command(account_commands, "list", cmd_account_list,
             "list accounts: username, number, provider, display name")
     remove = command(account_commands, "remove", cmd_account_remove,
-                     "remove an account and its messages")
+                     "remove an account and its messages, in batches while the "
+                     "service keeps running")
     remove.add_argument("username")
     passwd = command(account_commands, "passwd", cmd_account_passwd, "change an account's password")
     passwd.add_argument("username")

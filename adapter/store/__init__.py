@@ -2,11 +2,14 @@
 
 :class:`Store` is the async face the rest of the adapter uses; each method
 is one transaction of the synchronous queries in ``accounts.py`` and
-``messages.py``, run by the engine-specific runner from ``engine.py``.
+``messages.py``, run by the engine-specific runner from ``engine.py``
+(``remove_account`` is a series of short ones).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -17,6 +20,7 @@ from . import carriers
 from . import messages as message_queries
 from . import outbox
 from . import push as push_queries
+from . import removal
 from .carriers import PARTS, FollowUps, HeldPartsDelivered, JoinParts, PartGroup
 from .outbox import Job
 from .accounts import Account, AccountExists, NumberRoutedElsewhere
@@ -35,6 +39,12 @@ __all__ = [
     "NumberRoutedElsewhere", "PushTarget", "Registration", "Store", "StoredSend", "TokenPair",
     "problem",
 ]
+
+
+# Messages deleted per transaction when removing an account, and the least
+# pause after each (Store.remove_account).
+REMOVAL_BATCH = 1000
+REMOVAL_PAUSE_SECONDS = 0.06
 
 
 class Store:
@@ -71,9 +81,37 @@ class Store:
     async def list_accounts(self) -> list[Account]:
         return await self._db.read(account_queries.all_accounts)
 
-    async def remove_account(self, username: str) -> bool:
+    async def remove_account(self, username: str, batch: int = REMOVAL_BATCH) -> int | None:
+        """Remove the account and everything of it; returns how many messages
+        went with it, None when there is no such account.
+
+        The messages go ``batch`` at a time, each batch its own short
+        transaction followed by a pause, so the running service writes in
+        between (see ``removal.py``). Until the last step the account can
+        still sign in and receive: what arrives once the removal has begun
+        goes in that last step, so the loop ends however fast messages come.
+        """
         self._accounts.clear()
-        return await self._db.write(partial(account_queries.remove, username=username))
+        found = await self._db.read(partial(removal.last_message, username=username))
+        if found is None:
+            return None
+        account_id, up_to = found
+        removed = 0
+        while True:
+            started = time.monotonic()
+            count = await self._db.write(partial(removal.remove_messages, account_id=account_id,
+                                                 up_to=up_to, limit=batch))
+            if not count:
+                break
+            removed += count
+            # A writer waiting for SQLite's lock (the busy timeout) tries
+            # again after 1, 2, 5, ... 50 ms, and from 228 ms on every 100 ms:
+            # a pause of at least 60 ms and at least the batch's own time
+            # spans one of its tries, so whoever waited behind the batch gets in.
+            await asyncio.sleep(max(REMOVAL_PAUSE_SECONDS, time.monotonic() - started))
+        left = await self._db.write(partial(removal.remove_account, account_id=account_id))
+        self._accounts.clear()
+        return None if left is None else removed + left
 
     async def set_password_hash(self, username: str, password_hash: str) -> bool:
         self._accounts.clear()

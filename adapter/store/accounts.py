@@ -100,16 +100,6 @@ def create(
     return by_username(conn, username)
 
 
-def remove(conn: sa.Connection, username: str) -> bool:
-    account = by_username(conn, username)
-    if account is None:
-        return False
-    conn.execute(accounts.delete().where(accounts.c.id == account.id))
-    if not ids_holding(conn, account.number):
-        conn.execute(numbers.delete().where(numbers.c.e164 == account.number))
-    return True
-
-
 def set_password_hash(conn: sa.Connection, username: str, password_hash: str) -> bool:
     result = conn.execute(
         accounts.update().where(accounts.c.username == username).values(password_hash=password_hash)

@@ -125,7 +125,12 @@ def _private_file(path: Path) -> None:
     if path.is_dir():
         raise DatabaseUnavailable(f"the SQLite database {path} is a directory, not a file")
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        # O_EXCL: an existing database is never opened here. Closing any
+        # descriptor of a file drops every POSIX lock this process holds on
+        # it, SQLite's included (another Store of this process may hold some).
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
     except OSError as error:
         raise DatabaseUnavailable(
             f"cannot create or open the SQLite database {path}: {error.strerror}") from None

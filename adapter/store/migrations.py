@@ -179,6 +179,15 @@ def _v4_lease_index(conn: sa.Connection) -> None:
     ).c.conversation, "state", "id").create(conn)
 
 
+def _v5_jobs_message_index(conn: sa.Connection) -> None:
+    # Deleting a message (its account removed) deletes its jobs: without an
+    # index each deleted message scanned the whole outbox, which only grows.
+    # Every other foreign key a delete cascades through already leads an index.
+    sa.Index("ix_jobs_message_id", sa.Table(
+        "jobs", sa.MetaData(), sa.Column("message_id"),
+    ).c.message_id).create(conn)
+
+
 def _v6_parts_by_pair(conn: sa.Connection) -> None:
     # A group of parts is one sender's to one recipient: the key gains both.
     # The table holds only parts in flight, so it is rebuilt with them copied;
@@ -235,6 +244,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (2, "outbox jobs, carrier refs, inbound dedupe and parts, opt-outs, settings", _v2_carriers),
     (3, "push tokens, accounts' read marker", _v3_push),
     (4, "outbox lease index by conversation and state", _v4_lease_index),
+    (5, "outbox jobs indexed by message", _v5_jobs_message_index),
     (6, "inbound parts grouped by sender and recipient, with a wait job", _v6_parts_by_pair),
 ]
 

@@ -109,8 +109,9 @@ jobs = sa.Table(
     metadata,
     sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(16), nullable=False),  # "send" | "push" | "parts"
+    # Indexed (migration 5): deleting a message finds its jobs by it.
     sa.Column("message_id", sa.BigInteger, sa.ForeignKey("messages.id", ondelete="CASCADE"),
-              nullable=True),
+              nullable=True, index=True),
     sa.Column("provider", sa.String(64), nullable=True),
     # Jobs with the same key run one at a time in id order (one conversation).
     sa.Column("conversation", sa.String(300), nullable=False),

@@ -75,6 +75,6 @@ async def test_crossed_on_net_sends_do_not_deadlock(store):
 
 
 async def test_removing_an_account_keeps_a_shared_number_for_the_other(store):
-    assert await store.remove_account("bob")
+    assert await store.remove_account("bob") == 0
     assert [a.username for a in await store.list_accounts()] == ["alice", "bob2"]
-    assert await store.remove_account("bob") is False
+    assert await store.remove_account("bob") is None

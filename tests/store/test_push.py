@@ -142,6 +142,6 @@ async def test_removing_an_account_removes_its_devices_and_their_jobs(store):
     await store.report_push_token(bob.id, Registration("S1", other=TokenPair("t1", "a")))
     await store.record_send(alice, NewMessage(BOB, "hi"))
     assert [job.kind for job in await store.jobs()] == ["push"]
-    assert await store.remove_account("bob")
+    assert await store.remove_account("bob") == 1
     assert await store.push_target("S1") is None
     assert await store.jobs() == []
