@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..messaging import routing
 from ..messaging.numbers import UnusableNumber
 from .requests import ServiceError
-from .service import Call, endpoint
+from ..store import AccountGone
+from .service import BAD_CREDENTIALS, Call, endpoint
 
 
 @endpoint(xml=True)
@@ -38,6 +39,8 @@ async def send_message(call: Call) -> dict[str, str]:
         raise ServiceError(403, str(refusal)) from None
     except routing.InvalidMessage as problem:
         raise ServiceError(400, str(problem)) from None
+    except AccountGone:  # removed by the operator while this request ran
+        raise ServiceError(401, BAD_CREDENTIALS) from None
     if not stored.sms_id:  # a receipt for a phone outside the service: nothing kept
         return {}
     # The app keeps its own copy under this id; fetch returns the same one.

@@ -23,7 +23,7 @@ from . import push as push_queries
 from . import removal
 from .carriers import PARTS, FollowUps, HeldPartsDelivered, JoinParts, PartGroup
 from .outbox import Job
-from .accounts import Account, AccountExists, NumberRoutedElsewhere
+from .accounts import Account, AccountExists, AccountGone, NumberRoutedElsewhere
 from .engine import UNAVAILABLE, DatabaseUnavailable, DatabaseUrlError, problem, runner_for
 from .messages import (
     INBOUND, NO_CARRIER, NOT_CARRIED, NOT_TEXT, OPTED_OUT, OUTBOUND, MessageRow, NewMessage,
@@ -34,10 +34,10 @@ from .push import PUSH, PushTarget, Registration, TokenPair
 
 __all__ = [
     "INBOUND", "NO_CARRIER", "NOT_CARRIED", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "PARTS", "PUSH",
-    "UNAVAILABLE", "Account", "AccountExists", "DatabaseUnavailable", "DatabaseUrlError",
-    "FollowUps", "HeldPartsDelivered", "Job", "JoinParts", "MessageRow", "NewMessage",
-    "NumberRoutedElsewhere", "PushTarget", "Registration", "Store", "StoredSend", "TokenPair",
-    "problem",
+    "UNAVAILABLE", "Account", "AccountExists", "AccountGone", "DatabaseUnavailable",
+    "DatabaseUrlError", "FollowUps", "HeldPartsDelivered", "Job", "JoinParts", "MessageRow",
+    "NewMessage", "NumberRoutedElsewhere", "PushTarget", "Registration", "Store", "StoredSend",
+    "TokenPair", "problem",
 ]
 
 

@@ -14,6 +14,10 @@ class AccountExists(Exception):
     pass
 
 
+class AccountGone(Exception):
+    """The account was removed while a message for it was being stored."""
+
+
 class NumberRoutedElsewhere(Exception):
     """The number already routes through a different provider instance."""
 
@@ -116,7 +120,9 @@ def allocate_sms_ids(conn: sa.Connection, wanted: dict[int, int]) -> dict[int, l
     allocated = {}
     for account_id in sorted(wanted):
         n = wanted[account_id]
-        last = conn.execute(_BUMP_COUNTER, {"account_id": account_id, "n": n}).scalar_one()
+        last = conn.execute(_BUMP_COUNTER, {"account_id": account_id, "n": n}).scalar_one_or_none()
+        if last is None:  # `account remove` committed since the account was looked up
+            raise AccountGone(account_id)
         allocated[account_id] = list(range(last - n + 1, last + 1))
     return allocated
 

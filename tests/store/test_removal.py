@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapter.passwords import hash_password
-from adapter.store import NewMessage, Registration, Store, TokenPair
+from adapter.store import AccountGone, NewMessage, Registration, Store, TokenPair
 from adapter.store import removal
 from adapter.store.schema import (
     accounts, carrier_refs, device_cursors, jobs, messages, metadata, numbers, push_tokens,
@@ -170,3 +170,13 @@ async def test_a_deleted_message_s_rows_are_found_by_index(store, child):
     text = "\n".join(await store._db.migrate(plan))
     assert f"ix_{child.name}_message_id" in text, text
     assert f"SCAN {child.name}" not in text and f"Seq Scan on {child.name}" not in text, text
+
+
+async def test_a_send_by_an_account_removed_meanwhile_stores_nothing(store):
+    # The request looked bob up, then `account remove` committed.
+    bob = await store.account("bob")
+    assert await store.remove_account("bob") == 0
+    with pytest.raises(AccountGone):
+        await store.record_send(bob, NewMessage(ALICE, "too late"))
+    alice = await store.account("alice")
+    assert (await store.fetch(alice.id, None, {"in": None, "out": None}, 100))["in"] == []
