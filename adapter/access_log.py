@@ -21,6 +21,10 @@ from urllib.parse import parse_qsl, urlencode
 
 logger = logging.getLogger("adapter.access")
 
+# What the log shows for a client that disconnected before it was answered
+# (nginx's code for it; no client ever sees it).
+CLIENT_GONE = 499
+
 # Lower case. Push tokens count: with a device's token and app id anyone may
 # push to it through the (unauthenticated) push service.
 SECRET_PARAMETERS = {
@@ -85,7 +89,7 @@ class AccessLog:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
-        status = 500
+        status = None
 
         async def send_and_note(message):
             nonlocal status
@@ -95,6 +99,12 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, send_and_note)
+            # The app answers every request it can; it sends nothing only to
+            # a client that went away before its request was read.
+            status = status or CLIENT_GONE
+        except BaseException:
+            status = status or 500
+            raise
         finally:
             if logger.isEnabledFor(logging.INFO):
                 query = mask_query(scope.get("query_string", b"").decode("latin-1"))
