@@ -4,9 +4,10 @@ uvicorn's own access log is off (it would print passwords sent in GET query
 strings); :class:`AccessLog` replaces it. Through :mod:`logging` a line cost
 about 15 µs of CPU (a LogRecord, a Formatter, a write and a flush on the
 event loop), a tenth of a whole fetch (bench/RESULTS.md). So the lines are
-formatted here, in the layout of every other log line, and written to
-stderr once per turn of the event loop: an idle server writes each line at
-once, a busy one writes many lines per system call. Silence it like any
+formatted here, in the layout of every other log line and escaped the same
+way (``scope["path"]`` is percent-decoded: ``/%0a`` is a line break), and
+written to stderr once per turn of the event loop: an idle server writes
+each line at once, a busy one writes many lines per system call. Silence it like any
 logger: ``logging.getLogger("adapter.access").setLevel(logging.WARNING)``.
 """
 
@@ -18,6 +19,8 @@ import sys
 import time
 from typing import TextIO
 from urllib.parse import parse_qsl, urlencode
+
+from .logs import escape
 
 logger = logging.getLogger("adapter.access")
 
@@ -61,7 +64,8 @@ class LineWriter:
         return f"{self._stamp},{int((now - second) * 1000):03d}"
 
     def write(self, message: str) -> None:
-        self._pending.append(f"{self._asctime(time.time())} INFO {logger.name}: {message}\n")
+        """One line: ``message`` is escaped (adapter.logs), whatever the client sent."""
+        self._pending.append(f"{self._asctime(time.time())} INFO {logger.name}: {escape(message)}\n")
         if len(self._pending) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
