@@ -31,6 +31,10 @@ from tests import postgresql
 from tests.asgi import Answer, InProcess, Request, in_process
 from tests.conftest import selected_engines
 
+# The app's dispatcher, in another thread, draws its retry jitter from the
+# global random; Hypothesis notices that state change while it generates.
+pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
+
 SERVICE_PATHS = [SEND_PATH, FETCH_PATH, FETCH_LEGACY_PATH, PUSH_TOKEN_PATH, ACCOUNT_REMOVAL_PATH]
 PROVIDERS = {  # name: the [providers.NAME] table (nothing is ever sent to base_url)
     "acu": {"type": "aculab", "username": "u", "api_key": "k"},
