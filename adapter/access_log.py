@@ -7,8 +7,8 @@ event loop), a tenth of a whole fetch (bench/RESULTS.md). So the lines are
 formatted here, in the layout of every other log line and escaped the same
 way (``scope["path"]`` is percent-decoded: ``/%0a`` is a line break), and
 written to stderr once per turn of the event loop: an idle server writes
-each line at once, a busy one writes many lines per system call. Silence it like any
-logger: ``logging.getLogger("adapter.access").setLevel(logging.WARNING)``.
+each line at once, a busy one writes many lines per system call. Silence it
+like any logger: ``logging.getLogger("adapter.access").setLevel(logging.WARNING)``.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ class LineWriter:
 
     def write(self, message: str) -> None:
         """One line: ``message`` is escaped (adapter.logs), whatever the client sent."""
-        self._pending.append(f"{self._asctime(time.time())} INFO {logger.name}: {escape(message)}\n")
+        stamp = self._asctime(time.time())
+        self._pending.append(f"{stamp} INFO {logger.name}: {escape(message)}\n")
         if len(self._pending) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)

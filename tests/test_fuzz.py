@@ -10,6 +10,7 @@ awkward values to ``AWKWARD_VALUES``, or a body shape to ``bodies()``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterator
@@ -21,15 +22,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from lxml import etree
 
-from adapter import cli
 from adapter.app import (
     ACCOUNT_REMOVAL_PATH, FETCH_LEGACY_PATH, FETCH_PATH, PUSH_TOKEN_PATH, SEND_PATH, create_app,
 )
 from adapter.config import load_config
-from adapter.store import INBOUND, OUTBOUND
+from adapter.store import INBOUND, OUTBOUND, Store
 from tests import postgresql
 from tests.asgi import Answer, InProcess, Request, in_process
-from tests.conftest import selected_engines
+from tests.conftest import run_cli, selected_engines
 
 # The app's dispatcher, in another thread, draws its retry jitter from the
 # global random; Hypothesis notices that state change while it generates.
@@ -62,7 +62,7 @@ FIELD_NAMES = [
     "message_id", "sms_status", "error", "reason",
 ]
 AWKWARD_VALUES = [
-    "", " ", "0", "-1", "1e5", "²", "٣", "9" * 20, "1" * 4301, "7" * 5000, "+12025550102",
+    "", " ", "0", "-1", "1e5", "²", "٣", "9" * 20, "+12025550102",
     "2025550102", "12025550101", "+1202555010", "tel:+12025550102", "%selector%", "xml", "json",
     "delivered", "failed (no route)", "queued", "sent", "cancelled", "receive", "send", "mms",
     "application/x-acro-disposition-notification", "application/x-acro-filetransfer+json",
@@ -84,6 +84,7 @@ def pytest_generate_tests(metafunc):
 class Fuzzed:
     adapter: InProcess
     errors: list[logging.LogRecord]
+    store: Store  # a Store of its own on the app's database, in the app's event loop
 
     def call(self, request: Request) -> Answer:
         self.errors.clear()
@@ -95,11 +96,10 @@ class Fuzzed:
 
     def stored(self) -> set[tuple]:
         """Every account's messages: (account, direction, sms_id, text)."""
-        return self.adapter.run(_stored, self.adapter.app)
+        return self.adapter.run(_stored, self.store)
 
 
-async def _stored(app) -> set[tuple]:
-    store = app.app.app.state.services.store  # AccessLog -> ServicesFirst -> Starlette
+async def _stored(store: Store) -> set[tuple]:
     found = set()
     for username in ACCOUNTS:
         account = await store.account(username)
@@ -143,7 +143,8 @@ def fuzzed(fuzz_engine, tmp_path_factory) -> Iterator[Fuzzed]:
     with _database(fuzz_engine, tmp_path_factory.mktemp("fuzz")) as database_url:
         config_file = tmp_path_factory.mktemp("fuzz-config") / "adapter.toml"
         tables = "".join(
-            f"[providers.{name}]\n" + "".join(f'{key} = "{value}"\n' for key, value in table.items())
+            f"[providers.{name}]\n"
+            + "".join(f'{key} = "{value}"\n' for key, value in table.items())
             + f'base_url = "http://127.0.0.1:1"\nsecret = "{SECRET}"\n'
             for name, table in PROVIDERS.items())
         config_file.write_text(
@@ -151,16 +152,17 @@ def fuzzed(fuzz_engine, tmp_path_factory) -> Iterator[Fuzzed]:
             "[push]\nurl = \"http://127.0.0.1:1/push\"\n" + tables)
         for username, number in ACCOUNTS.items():
             provider = ["--provider", "voip"] if username == "carol" else []
-            assert cli.main(["--config", str(config_file), "account", "add", username,
-                             "--number", number, "--password", PASSWORD, *provider]) == 0
+            assert run_cli(config_file, "account", "add", username, "--number", number,
+                           "--password", PASSWORD, *provider) == 0
         errors: list[logging.LogRecord] = []
         handler = ErrorRecords(errors)
         logging.getLogger().addHandler(handler)
         try:
             with in_process(create_app(load_config(str(config_file), environ={}))) as adapter:
-                fuzzed = Fuzzed(adapter, errors)
+                fuzzed = Fuzzed(adapter, errors, Store(database_url))
                 _seed(fuzzed)
                 yield fuzzed
+                adapter.run(fuzzed.store.close)
         finally:
             logging.getLogger().removeHandler(handler)
 
@@ -168,8 +170,7 @@ def fuzzed(fuzz_engine, tmp_path_factory) -> Iterator[Fuzzed]:
 def _database(engine: str, directory: Path):
     if engine == "postgresql":
         return postgresql.fresh_database()
-    from contextlib import nullcontext
-    return nullcontext(f"sqlite:///{directory}/adapter.sqlite3")
+    return contextlib.nullcontext(f"sqlite:///{directory}/adapter.sqlite3")
 
 
 def json_post(path: str, fields: dict, query: bytes = b"") -> Request:
@@ -380,8 +381,8 @@ def test_a_cursor_with_thousands_of_leading_zeros_is_the_id(fuzz, fetch):
 @pytest.mark.parametrize("value", [b"\xb2", b"9" * 5000])
 def test_an_unreadable_content_length_is_no_500(fuzz, value):
     request = json_post(SEND_PATH, {**credentials(), "to": ACCOUNTS["bob"], "body": "hi"})
-    answer = fuzz.call(Request("POST", SEND_PATH, b"", [*request.headers, (b"content-length", value)],
-                               request.chunks))
+    headers = [*request.headers, (b"content-length", value)]
+    answer = fuzz.call(Request("POST", SEND_PATH, b"", headers, request.chunks))
     assert answer.status in (200, 413)
 
 

@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx2
 import pytest
 
 from adapter.acrobits.push_tokens import CALL, LEGACY, OTHER
 from adapter.logs import CONTINUATION, OneLineFormatter, escape
 from tests.conftest import run_cli, wait_for
+from tests.test_multiprocess import free_port, healthy
 
 RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) "
                     r"[\w.]+: ")
@@ -69,12 +69,6 @@ SECRETS = [PASSWORD, TOKEN, SECRET, BASIC]
 HEAD_LIMIT = 8192
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path):
     """``serve`` on a new SQLite file, all it writes going to one file."""
@@ -100,7 +94,8 @@ def served(tmp_path: Path):
             [sys.executable, "-m", "adapter", "--config", str(config_file), "serve",
              "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT, env=environment)
     try:
-        wait_for(lambda: process.poll() is not None or healthy(port), timeout=30,
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: process.poll() is not None or healthy(url), timeout=30,
                  what="serve to answer")
         assert process.poll() is None, output.read_text()
         yield port, process, output
@@ -108,13 +103,6 @@ def served(tmp_path: Path):
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
-
-
-def healthy(port: int) -> bool:
-    try:
-        return httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except httpx2.TransportError:
-        return False
 
 
 def exchange(port: int, raw: bytes) -> bytes:

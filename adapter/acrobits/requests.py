@@ -53,7 +53,8 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     declared = request.headers.get("content-length", "")
     # isascii: "²" is a digit to isdigit() but not to int(); a number that
     # long is over any limit (and int() refuses thousands of digits).
-    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > max_bytes):
+    if declared.isascii() and declared.isdigit() and (
+            len(declared) > 18 or int(declared) > max_bytes):
         raise ServiceError(413, f"Request body is larger than {max_bytes} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
