@@ -4,10 +4,11 @@ uvicorn's own access log is off (it would print passwords sent in GET query
 strings); :class:`AccessLog` replaces it. Through :mod:`logging` a line cost
 about 15 µs of CPU (a LogRecord, a Formatter, a write and a flush on the
 event loop), a tenth of a whole fetch (bench/RESULTS.md). So the lines are
-formatted here, in the layout of every other log line, and written to
-stderr once per turn of the event loop: an idle server writes each line at
-once, a busy one writes many lines per system call. Silence it like any
-logger: ``logging.getLogger("adapter.access").setLevel(logging.WARNING)``.
+formatted here, in the layout of every other log line and escaped the same
+way (``scope["path"]`` is percent-decoded: ``/%0a`` is a line break), and
+written to stderr once per turn of the event loop: an idle server writes
+each line at once, a busy one writes many lines per system call. Silence it
+like any logger: ``logging.getLogger("adapter.access").setLevel(logging.WARNING)``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import time
 from typing import TextIO
 from urllib.parse import parse_qsl, urlencode
 
+from .logs import escape
+
 logger = logging.getLogger("adapter.access")
+
+# What the log shows for a client that disconnected before it was answered
+# (nginx's code for it; no client ever sees it).
+CLIENT_GONE = 499
 
 # Lower case. Push tokens count: with a device's token and app id anyone may
 # push to it through the (unauthenticated) push service.
@@ -57,7 +64,9 @@ class LineWriter:
         return f"{self._stamp},{int((now - second) * 1000):03d}"
 
     def write(self, message: str) -> None:
-        self._pending.append(f"{self._asctime(time.time())} INFO {logger.name}: {message}\n")
+        """One line: ``message`` is escaped (adapter.logs), whatever the client sent."""
+        stamp = self._asctime(time.time())
+        self._pending.append(f"{stamp} INFO {logger.name}: {escape(message)}\n")
         if len(self._pending) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
@@ -85,7 +94,7 @@ class AccessLog:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
-        status = 500
+        status = None
 
         async def send_and_note(message):
             nonlocal status
@@ -95,6 +104,12 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, send_and_note)
+            # The app answers every request it can; it sends nothing only to
+            # a client that went away before its request was read.
+            status = status or CLIENT_GONE
+        except BaseException:
+            status = status or 500
+            raise
         finally:
             if logger.isEnabledFor(logging.INFO):
                 query = mask_query(scope.get("query_string", b"").decode("latin-1"))

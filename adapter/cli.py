@@ -22,6 +22,7 @@ from .app import (
 from .providers import check_providers, hook_urls, provider_class
 from .store.outbox import STATES
 from .config import Config, ConfigError, load_config
+from .logs import configure_logging
 from .messaging.numbers import UnusableNumber, region_of, to_e164
 from .store import (
     UNAVAILABLE, Account, AccountExists, DatabaseUnavailable, DatabaseUrlError,
@@ -34,8 +35,13 @@ log = logging.getLogger("adapter")
 # How ``serve`` runs uvicorn; bench/ serves its baseline the same way.
 UVICORN_SETTINGS = {
     "access_log": False,  # adapter.access_log.AccessLog logs requests with secrets masked
-    "log_config": None,  # keep the logging set up in main()
+    "log_config": None,  # keep the logging set up in main() (adapter.logs)
     "server_header": False,
+    # The adapter serves no WebSockets, and uvicorn's WebSocket protocols log
+    # each handshake's path with its query (an Acrobits password, say).
+    "ws": "none",
+    # Bounds each request's head (size, time); serve passes the configured bounds.
+    "http": "adapter.http_server:BoundedHttpToolsProtocol",
 }
 
 
@@ -54,13 +60,17 @@ SERVED_URL_SETTING = "served_url"
 def cmd_serve(args, config: Config) -> None:
     import uvicorn
 
+    from .http_server import bounded_protocol
+
     check_providers(config)
     config = served_config(config, args.host, args.port)
     # Opened and migrated here first, so that a database that cannot be
     # reached is one line on stderr, not a traceback from inside uvicorn.
     asyncio.run(run_with_store(prepare_to_serve, args, config))
     # The app's lifespan migrates the database and logs first-start hints.
-    uvicorn.run(create_app(config), host=args.host, port=args.port, **UVICORN_SETTINGS)
+    uvicorn.run(create_app(config), host=args.host, port=args.port, **{
+        **UVICORN_SETTINGS,
+        "http": bounded_protocol(config.max_header_bytes, config.header_timeout_seconds)})
 
 
 def served_config(config: Config, host: str, port: int) -> Config:
@@ -361,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         config = load_config(getattr(args, "config", None))
         if inspect.iscoroutinefunction(args.handler):

@@ -92,6 +92,10 @@ class Config:
     default_region: str = "US"
     max_request_bytes: int = 256 * 1024
     fetch_page_size: int = 100
+    # A request's line and headers (adapter.http_server): Acrobits GET
+    # templates carry the message text in the query, so leave room for it.
+    max_header_bytes: int = 64 * 1024
+    header_timeout_seconds: float = 10.0
     push: PushConfig = field(default_factory=PushConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -148,7 +152,8 @@ class _ConfigReader:
 
     TOP_LEVEL = {
         "database_url", "public_url", "default_region", "max_request_bytes",
-        "fetch_page_size", "push", "providers", "outbox", "limits",
+        "fetch_page_size", "max_header_bytes", "header_timeout_seconds", "push", "providers",
+        "outbox", "limits",
     }
 
     def __init__(self, source: str, base_dir: Path, from_environment: Mapping[str, str]):
@@ -180,6 +185,9 @@ class _ConfigReader:
             default_region=self._region(raw.get("default_region", "US")),
             max_request_bytes=self._positive_int(raw, "max_request_bytes", 256 * 1024),
             fetch_page_size=self._positive_int(raw, "fetch_page_size", 100),
+            max_header_bytes=self._positive_int(raw, "max_header_bytes", 64 * 1024),
+            header_timeout_seconds=self._positive_number(
+                "header_timeout_seconds", raw.get("header_timeout_seconds", 10.0), float),
             push=PushConfig(
                 url=self._http_url("push.url", push_raw.get("url", DEFAULT_PUSH_URL)),
                 preview=self._bool("push.preview", push_raw.get("preview", True)),

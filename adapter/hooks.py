@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from .access_log import CLIENT_GONE
 from .acrobits.requests import ServiceError, read_fields
 from .messaging import multipart, optout
 from .messaging.status import follow_ups
@@ -62,14 +63,26 @@ async def _provider_and_fields(request: Request, kind: str) -> tuple[Provider, d
     return provider, fields
 
 
-async def inbound(request: Request) -> Response:
+async def _parsed(request: Request, kind: str) -> tuple[Provider, list] | Response:
+    """The provider and what it parsed of the callback, or the answer refusing it."""
     try:
-        provider, fields = await _provider_and_fields(request, "inbound")
-        messages = provider.parse_inbound(fields)
+        provider, fields = await _provider_and_fields(request, kind)
+        parse = provider.parse_inbound if kind == "inbound" else provider.parse_status
+        return provider, parse(fields)
     except ServiceError as error:
         return _refuse(error.status, error.message)
     except WebhookError as error:
         return _refuse(400, str(error))
+    except ClientDisconnect:
+        # Nobody reads this answer; the access log shows it.
+        return Response(status_code=CLIENT_GONE)
+
+
+async def inbound(request: Request) -> Response:
+    parsed = await _parsed(request, "inbound")
+    if isinstance(parsed, Response):
+        return parsed
+    provider, messages = parsed
     services = request.app.state.services
     stored = [await receive(services.store, provider, sms) for sms in messages]
     if any(stored):
@@ -91,13 +104,10 @@ async def receive(store, provider: Provider, sms: InboundSms) -> bool:
 
 
 async def status(request: Request) -> Response:
-    try:
-        provider, fields = await _provider_and_fields(request, "status")
-        updates = provider.parse_status(fields)
-    except ServiceError as error:
-        return _refuse(error.status, error.message)
-    except WebhookError as error:
-        return _refuse(400, str(error))
+    parsed = await _parsed(request, "status")
+    if isinstance(parsed, Response):
+        return parsed
+    provider, updates = parsed
     services = request.app.state.services
     store = services.store
     for update in updates:

@@ -130,16 +130,18 @@ def bound_socket() -> tuple[socket.socket, str]:
 
 
 @contextlib.contextmanager
-def serving(app, sock: socket.socket | None = None) -> Iterator[str]:
+def serving(app, sock: socket.socket | None = None, **settings) -> Iterator[str]:
     """Serve any ASGI ``app`` with uvicorn in a thread; yields its base URL.
 
-    Used for the adapter itself and for the fake carriers and push service.
+    Used for the adapter itself and for the fake carriers and push service;
+    ``settings`` are more of uvicorn's (e.g. ``http=``).
     """
     if sock is None:
         sock, url = bound_socket()
     else:
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
+                                           **settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     wait_for(lambda: server.started or not thread.is_alive(), what="server start")

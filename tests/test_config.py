@@ -128,6 +128,10 @@ def test_an_aculab_provider_takes_a_multipart_wait_up_to_two_minutes(tmp_path):
     ('public_url = "ftp://x"', "public_url"),
     ('database_url = "mysql://x"', "database_url"),
     ("max_request_bytes = -1", "max_request_bytes"),
+    ("max_header_bytes = 0", "max_header_bytes"),
+    ('max_header_bytes = "64k"', "max_header_bytes"),
+    ("header_timeout_seconds = -1", "header_timeout_seconds"),
+    ("header_timeout_seconds = true", "header_timeout_seconds"),
     ('default_region = "XX"', "default_region"),
     ('[push]\npreview = "no"', "push.preview"),
     ('[push]\nsound = "x"', "push.sound"),
@@ -170,3 +174,12 @@ def test_push_settings(tmp_path, monkeypatch):
     config = load_config(str(write(tmp_path, "[push]\npreview = false\ntimeout_seconds = 2.5\n")),
                          environ={})
     assert (config.push.preview, config.push.timeout_seconds) == (False, 2.5)
+
+
+def test_request_head_bounds(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    defaults = load_config(None, environ={})
+    assert (defaults.max_header_bytes, defaults.header_timeout_seconds) == (65536, 10.0)
+    config = load_config(str(write(tmp_path, "max_header_bytes = 16384\nheader_timeout_seconds = 3\n")),
+                         environ={})
+    assert (config.max_header_bytes, config.header_timeout_seconds) == (16384, 3.0)

@@ -28,13 +28,22 @@ def now_rfc3339() -> str:
     return _utc_second(int(time.time()))
 
 
+# Ids are 64-bit integers: a larger cursor cannot be one, and stands for "beyond
+# the newest message" as a smaller unknown one does (the store answers either
+# with the recent window). Capped, it also never reaches int() with thousands
+# of digits, which Python refuses.
+BEYOND_ANY_ID = 2**63 - 1
+
+
 def cursor(value: str) -> int | None:
     """A positive id, or None for an empty or malformed cursor (never an error:
     an app stuck on a bad cursor would otherwise fail every fetch forever)."""
-    value = value.strip()
-    if value.isascii() and value.isdigit() and int(value) > 0:
-        return int(value)
-    return None
+    digits = value.strip().lstrip("0")
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    if len(digits) > len(str(BEYOND_ANY_ID)):
+        return BEYOND_ANY_ID
+    return min(int(digits), BEYOND_ANY_ID)
 
 
 def item(message: MessageRow, peer_field: str) -> dict[str, str]:

@@ -10,6 +10,8 @@ shows to the user.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import parse_qsl
@@ -48,8 +50,11 @@ def _media_type(request: Request) -> str:
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    declared = request.headers.get("content-length", "")
+    # isascii: "²" is a digit to isdigit() but not to int(); a number that
+    # long is over any limit (and int() refuses thousands of digits).
+    if declared.isascii() and declared.isdigit() and (
+            len(declared) > 18 or int(declared) > max_bytes):
         raise ServiceError(413, f"Request body is larger than {max_bytes} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -78,9 +83,17 @@ _JSON_DECODER = json.JSONDecoder(strict=False)
 
 def _parse_json(body: bytes, nested_as_json: bool = False) -> dict[str, str]:
     try:
-        data = _JSON_DECODER.decode(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        return _json_fields(_JSON_DECODER.decode(body.decode("utf-8")), nested_as_json)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ServiceError(400, f"Malformed JSON body: {exc}") from None
+    except ValueError:  # int() refusing a long number: Python's limit on digits
+        raise ServiceError(400, "Malformed JSON body: a number has more than "
+                                f"{sys.get_int_max_str_digits()} digits") from None
+    except RecursionError:  # decoding (or re-encoding a nested value) past the stack's depth
+        raise ServiceError(400, "Malformed JSON body: nested too deeply") from None
+
+
+def _json_fields(data, nested_as_json: bool) -> dict[str, str]:
     if not isinstance(data, dict):
         raise ServiceError(400, "The JSON body must be an object")
     fields = {}
@@ -173,10 +186,15 @@ def wants_xml(request: Request, fields: Mapping[str, str]) -> bool:
     return ("application/xml" in accept or "text/xml" in accept) and "json" not in accept
 
 
+# What XML 1.0 cannot hold (lxml refuses it): control characters but tab,
+# LF and CR; lone surrogates; U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _xml(values: Mapping[str, str]) -> bytes:
     root = etree.Element("response")
     for name, value in values.items():
-        etree.SubElement(root, name).text = value
+        etree.SubElement(root, name).text = _NOT_XML.sub("\ufffd", value)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 

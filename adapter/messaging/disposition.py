@@ -43,7 +43,7 @@ def displayed_ids(body: str) -> tuple[str, ...]:
     receipts report nothing: they are relayed all the same."""
     try:
         data = json.loads(body, strict=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         return ()
     found = []
     for item in data if isinstance(data, list) else [data]:

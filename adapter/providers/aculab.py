@@ -267,7 +267,7 @@ def _failed(status: str) -> bool:
 def _json(response: httpx2.Response):
     try:
         return response.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         return None
 
 

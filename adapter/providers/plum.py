@@ -117,7 +117,7 @@ def read_envelope(text: str) -> tuple[str, str, list[dict]] | None:
     """``(status, error, sms_messages)`` of an answer; None when it is none."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         data = None
     if isinstance(data, dict):
         result = data.get("result")

@@ -282,7 +282,7 @@ class VoipmsProvider(Provider):
 def _json_object(response: httpx2.Response) -> dict | None:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         return None
     return body if isinstance(body, dict) else None
 

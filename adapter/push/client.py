@@ -36,15 +36,17 @@ def _reply_status(response: httpx2.Response) -> tuple[int | None, str]:
     """``status`` and ``response`` of the service's JSON reply (None: unreadable)."""
     try:
         data = response.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         return None, response.text[:200]
     if not isinstance(data, dict):
         return None, response.text[:200]
     status = data.get("status")
     detail = data.get("response")
     detail = detail if isinstance(detail, str) else json.dumps(detail)[:200]
-    if isinstance(status, str) and status.strip().isdigit():
-        status = int(status)
+    # isascii: "²" is a digit to isdigit() but not to int(); and no status
+    # has thousands of digits (which int() refuses).
+    if isinstance(status, str) and status.strip().isascii() and status.strip().isdigit():
+        status = int(status) if len(status.strip()) < 10 else None
     if isinstance(status, bool) or not isinstance(status, int):
         return None, detail
     return status, detail

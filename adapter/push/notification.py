@@ -31,7 +31,7 @@ def _shorten(text: str) -> str:
 def _attachment_preview(body: str) -> str:
     try:
         data = json.loads(body, strict=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         return "📎 Attachment"
     data = data if isinstance(data, dict) else {}
     caption = data.get("body")

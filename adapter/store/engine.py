@@ -277,8 +277,10 @@ class PostgreSQLRunner:
     def __init__(self, database_url: str, pool_size: int = 10):
         url = make_url(database_url).set(drivername="postgresql+asyncpg")
         self.description = f"PostgreSQL database {url.database} on {url.host or 'localhost'}"
+        # hide_parameters: an error's text (and so a logged traceback) would
+        # otherwise quote the statement's values: push tokens, message texts.
         self._engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                                           pool_pre_ping=True)
+                                           pool_pre_ping=True, hide_parameters=True)
 
     async def _transaction(self, work: Work[T]) -> T:
         async with self._engine.begin() as conn:

@@ -8,6 +8,9 @@ import re
 
 import httpx2
 import pytest
+from lxml import etree
+
+from adapter.acrobits.requests import answer
 
 from tests.app_client import ALICE, BOB, FETCH, SEND, make_user, texts, xml_answer
 from tests.conftest import wait_for
@@ -341,3 +344,11 @@ def test_access_log_is_silenced_like_any_logger(http, alice, access_log):
     assert http.get("/healthz?after=1").status_code == 200
     wait_for(lambda: access_log.lines("/healthz?after=1"), what="the access log line")
     assert access_log.lines(SEND) == [] and access_log.lines("/healthz ") == []
+
+
+def test_xml_answers_replace_what_xml_cannot_hold():
+    # The messages quote client text through repr(), which escapes all of
+    # these; the answer must survive a message that does not.
+    status, _, body = answer({"message": "a\x01b\ud800c\ufffed\U0001F600"}, as_xml=True, status=400)
+    root = etree.fromstring(body)
+    assert status == 400 and root.findtext("message") == "a\ufffdb\ufffdc\ufffdd\U0001F600"

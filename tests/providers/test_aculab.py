@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
+import httpx2
 import pytest
 
 from adapter.config import ProviderConfig
 from adapter.http_client import new_http_client
 from adapter.messaging.disposition import RECEIPT_CONTENT_TYPE
 from adapter.providers import HookUrls, OutboundSms, Outcome
-from adapter.providers.aculab import AculabProvider
+from adapter.providers.aculab import AculabProvider, error_text
 from tests.app_client import ALICE
 from tests.conftest import bound_socket, run_cli, serving, wait_for
 from tests.providers.fake_aculab import (
@@ -239,3 +240,8 @@ async def test_reconcile_asks_msg_status_instead_of_sending_again(fake):
         assert await provider.reconcile(unknown) is None  # never taken: send it
         assert await provider.reconcile(sms) is None  # no refs (a timeout): cannot tell
         assert len(fake.sends()) == 1
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000, b'{"error": ' * 100_000])
+def test_an_answer_nested_too_deeply_to_read_is_quoted_as_text(body):
+    assert error_text(httpx2.Response(400, content=body)) == body[:200].decode()

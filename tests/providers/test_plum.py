@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 
+import httpx2
 import pytest
 
 from adapter import cli
+from adapter.providers import Outcome
+from adapter.providers.plum import classify
 from tests.app_client import User
 from tests.conftest import serving, wait_for
 from tests.providers.fake_plum import PART, FakePlum
@@ -244,3 +247,9 @@ def test_a_late_answer_is_ambiguous_and_the_message_is_sent_again(adapter, fake,
     fake.report(tracked.ids[0], "received")
     assert json.loads(alice.received()[0]["sms_text"])["message-id"] == "s.1"
     assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000, b'{"result": ' * 100_000])
+def test_an_answer_nested_too_deeply_to_read_is_ambiguous(body):
+    result = classify(httpx2.Response(200, content=body))
+    assert result.outcome is Outcome.AMBIGUOUS and "unreadable answer" in result.reason

@@ -4,6 +4,7 @@ import httpx2
 import pytest
 
 from adapter.push import PushClient, PushOutcome
+from adapter.push.client import classify
 from adapter.http_client import new_http_client
 from tests.conftest import bound_socket
 from tests.push.fake_push import (
@@ -79,3 +80,12 @@ def test_the_fake_refuses_what_the_real_service_refuses(push_service):
     assert httpx2.post(push_service.url, json={**NOTIFICATION, "Badge": "2"}).json()["status"] == 400
     assert len(push_service.violations) == 5
     push_service.violations.clear()  # expected here; the fixture checks for stray ones
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000, b'{"status": ' * 100_000, b'{"status": "\xc2\xb2"}',
+                                  b'{"status": "' + b"2" * 5000 + b'"}',
+                                  b'{"status": 2' + b"0" * 5000 + b"}"])
+def test_an_answer_nobody_can_read_is_transient(body):
+    result = classify(httpx2.Response(200, content=body))
+    assert result.outcome is PushOutcome.TRANSIENT
+    assert "unreadable reply" in result.reason

@@ -53,6 +53,8 @@ def test_attachments_show_their_caption_or_that_they_are_attachments():
     assert preview_text(with_caption, FILE_TRANSFER, True) == "Look!"
     assert preview_text(two, FILE_TRANSFER, True) == "📎 2 attachments"
     assert preview_text("not json", FILE_TRANSFER, True) == "📎 Attachment"
+    for unreadable in ("[" * 5000, '{"body": ' * 100_000, "1" * 5000):
+        assert preview_text(unreadable, FILE_TRANSFER, True) == "📎 Attachment"
     assert preview_text(with_caption, FILE_TRANSFER, False) == GENERIC_TEXT
 
 

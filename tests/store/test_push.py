@@ -145,3 +145,16 @@ async def test_removing_an_account_removes_its_devices_and_their_jobs(store):
     assert await store.remove_account("bob") == 1
     assert await store.push_target("S1") is None
     assert await store.jobs() == []
+
+
+async def test_a_database_error_does_not_carry_the_push_token(store, database_engine):
+    # A failing statement's error (and so the traceback a log would show)
+    # must not hold its parameters: here a token, too long for its column.
+    if database_engine != "postgresql":
+        pytest.skip("SQLite keeps text of any length")
+    alice, _ = await accounts_of(store)
+    token = "secret-token-" + "t" * 2000
+    with pytest.raises(Exception) as error:
+        await store.report_push_token(alice.id, Registration(
+            selector="s1", device=None, other=TokenPair(token, "app"), call=None, legacy=None))
+    assert "secret-token-" not in str(error.value)
