@@ -26,6 +26,7 @@ from . import hooks
 from .config import Config
 from .dispatch import Dispatcher, RetryPolicy
 from .http_client import new_http_client
+from .logs import WarningThrottle
 from .messaging.routing import Router
 from .providers import build_providers
 from .push import PushClient, Pusher
@@ -161,7 +162,7 @@ def create_app(config: Config, store: Store | None = None) -> AccessLog:
         app.state.services = Services(config=config, store=own_store,
                                       credentials=CredentialCache(), router=router)
         app.state.dispatcher = dispatcher
-        app.state.refused_callbacks = hooks.RefusalLog()
+        app.state.refused_callbacks = WarningThrottle(hooks.log)
         worker = asyncio.create_task(dispatcher.run(), name="dispatcher")
         freeze_startup_objects()
         try:

@@ -9,7 +9,6 @@ but gets the same ack (carriers retry until they see it).
 from __future__ import annotations
 
 import logging
-import time
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -27,28 +26,6 @@ def _refuse(status: int, message: str) -> Response:
     return JSONResponse({"message": message}, status_code=status)
 
 
-class RefusalLog:
-    """Warns about refused callbacks at most once a minute per provider,
-    with how many were refused since: a flood of forged or misconfigured
-    callbacks must not flood the log (nor hide the next real problem)."""
-
-    INTERVAL_SECONDS = 60.0
-
-    def __init__(self, clock=time.monotonic):
-        self._clock = clock
-        self._last: dict[str, float] = {}  # provider -> when last logged
-        self._since: dict[str, int] = {}  # provider -> refused since then
-
-    def refused(self, provider: str, kind: str, why: str) -> None:
-        now = self._clock()
-        self._since[provider] = self._since.get(provider, 0) + 1
-        if now - self._last.get(provider, -self.INTERVAL_SECONDS) < self.INTERVAL_SECONDS:
-            return
-        count, self._since[provider], self._last[provider] = self._since[provider], 0, now
-        more = f" (and {count - 1} more since the last such warning)" if count > 1 else ""
-        log.warning("%s %s callback refused: %s%s", provider, kind, why, more)
-
-
 
 async def _provider_and_fields(request: Request, kind: str) -> tuple[Provider, dict]:
     services = request.app.state.services
@@ -56,7 +33,10 @@ async def _provider_and_fields(request: Request, kind: str) -> tuple[Provider, d
     if provider is None or not provider.off_net:
         raise ServiceError(404, "No such provider")
     if not provider.authenticate(kind, request.query_params, request.headers):
-        request.app.state.refused_callbacks.refused(provider.name, kind, "bad or missing secret")
+        # Throttled: a flood of forged or misconfigured callbacks must not
+        # flood the log (nor hide the next real problem in it).
+        request.app.state.refused_callbacks.warn(
+            provider.name, "%s %s callback refused: bad or missing secret", provider.name, kind)
         raise ServiceError(401, "Unauthenticated callback")
     fields = await read_fields(request, services.config.max_request_bytes, nested_as_json=True)
     fields.pop("token", None)

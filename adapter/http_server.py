@@ -27,7 +27,11 @@ import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .logs import WarningThrottle
+
 log = logging.getLogger("adapter.http")
+# Any client can cause these at will: at most a line a minute of each.
+warnings = WarningThrottle(log)
 
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
@@ -95,13 +99,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._head_bytes:  # silent for a connection that sent nothing, as for an idle one
-            log.warning("%s: no complete request head within %g s; connection closed",
-                        self._client(), self.header_timeout_seconds)
+            warnings.warn("slow", "%s: no complete request head within %g s; connection closed",
+                          self._client(), self.header_timeout_seconds)
         self.transport.close()
 
     def _refuse_head(self) -> None:
         message = f"The request line and headers are larger than {self.max_header_bytes} bytes"
-        log.warning("%s: %s; answered 431", self._client(), message)
+        warnings.warn("large", "%s: %s; answered 431", self._client(), message)
         body = json.dumps({"message": message}).encode()
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"

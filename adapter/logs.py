@@ -14,6 +14,7 @@ through :func:`escape` too.
 from __future__ import annotations
 
 import logging
+import time
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Begins every line of a traceback (or a stack) under its record.
@@ -45,6 +46,30 @@ class OneLineFormatter(logging.Formatter):
 
 def _continuation(text: str) -> str:
     return "\n".join(CONTINUATION + escape(line) for line in text.split("\n"))
+
+
+class WarningThrottle:
+    """Warnings about one thing (``key``) at most once a minute, saying how
+    many were left out since: for what a client can make happen at will
+    (refused callbacks, oversized or slow request heads)."""
+
+    INTERVAL_SECONDS = 60.0
+
+    def __init__(self, logger: logging.Logger, clock=time.monotonic):
+        self._logger = logger
+        self._clock = clock
+        self._last: dict[str, float] = {}  # key -> when last logged
+        self._since: dict[str, int] = {}  # key -> occurrences since then
+
+    def warn(self, key: str, message: str, *args) -> None:
+        now = self._clock()
+        self._since[key] = self._since.get(key, 0) + 1
+        if now - self._last.get(key, -self.INTERVAL_SECONDS) < self.INTERVAL_SECONDS:
+            return
+        count, self._since[key], self._last[key] = self._since[key], 0, now
+        if count > 1:
+            message += f" (and {count - 1} more since the last such warning)"
+        self._logger.warning(message, *args)
 
 
 class _NotThisLine(logging.Filter):

@@ -6,7 +6,6 @@ import logging
 
 import httpx2
 
-from adapter.hooks import RefusalLog
 
 VOIPMS = '[providers.voip]\ntype = "voipms"\napi_username = "u"\napi_password = "p"\n'
 
@@ -14,24 +13,6 @@ VOIPMS = '[providers.voip]\ntype = "voipms"\napi_username = "u"\napi_password = 
 def warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records
             if r.name == "adapter.hooks" and r.levelno == logging.WARNING]
-
-
-def test_refusals_are_logged_at_most_once_a_minute_per_provider(caplog):
-    now = [1000.0]
-    refusals = RefusalLog(clock=lambda: now[0])
-    with caplog.at_level(logging.WARNING, logger="adapter.hooks"):
-        for _ in range(500):
-            refusals.refused("voip", "inbound", "bad or missing secret")
-        refusals.refused("plum", "status", "bad or missing secret")
-        now[0] += 59
-        refusals.refused("voip", "inbound", "bad or missing secret")
-        now[0] += 2
-        refusals.refused("voip", "inbound", "bad or missing secret")
-    assert warnings(caplog) == [
-        "voip inbound callback refused: bad or missing secret",
-        "plum status callback refused: bad or missing secret",
-        "voip inbound callback refused: bad or missing secret (and 500 more since the last such warning)",
-    ]
 
 
 def test_a_flood_of_forged_callbacks_is_refused_without_flooding_the_log(start_adapter, caplog):

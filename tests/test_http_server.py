@@ -7,6 +7,7 @@ uses, its bounds made small so that the tests are quick.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import time
@@ -113,6 +114,16 @@ def test_a_head_one_byte_over_the_limit_is_431_and_the_connection_closed(connect
     [(status, body)] = read_answers(sock, 1)
     assert status == 431 and str(LIMIT) in json.loads(body)["message"]
     assert closed(sock)
+
+
+def test_a_flood_of_oversized_heads_is_not_a_flood_of_log_lines(connect, caplog):
+    raw = request("/over", padding=LIMIT)
+    with caplog.at_level(logging.WARNING, logger="adapter.http"):
+        for _ in range(20):
+            sock = connect()
+            sock.sendall(raw)
+            assert read_answers(sock, 1)[0][0] == 431
+    assert len([r for r in caplog.records if r.name == "adapter.http"]) <= 1
 
 
 def rss_bytes() -> int:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from adapter.acrobits.push_tokens import CALL, LEGACY, OTHER
-from adapter.logs import CONTINUATION, OneLineFormatter, escape
+from adapter.logs import CONTINUATION, OneLineFormatter, WarningThrottle, escape
 from tests.conftest import run_cli, wait_for
 from tests.test_multiprocess import free_port, healthy
 
@@ -188,3 +188,21 @@ def test_nothing_serve_writes_holds_a_secret_or_a_forged_line(served):
     # The forged parts are there, on the lines of the requests that carried them.
     assert f'"GET /\\r\\n{FORGED}\\n?password=***" 404' in written
     assert "answered 431" in written and "no complete request head within 1 s" in written
+
+
+def test_a_throttled_warning_is_logged_at_most_once_a_minute_per_key(caplog):
+    now = [1000.0]
+    throttle = WarningThrottle(logging.getLogger("adapter.test"), clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="adapter.test"):
+        for _ in range(500):
+            throttle.warn("voip", "%s callback refused", "voip")
+        throttle.warn("plum", "%s callback refused", "plum")
+        now[0] += 59
+        throttle.warn("voip", "%s callback refused", "voip")
+        now[0] += 2
+        throttle.warn("voip", "%s callback refused", "voip")
+    assert [r.getMessage() for r in caplog.records if r.name == "adapter.test"] == [
+        "voip callback refused",
+        "plum callback refused",
+        "voip callback refused (and 500 more since the last such warning)",
+    ]
