@@ -229,29 +229,29 @@ def sync(
 ) -> tuple[dict[str, list[MessageRow]], dict[str, int]]:
     """One consistent read of each direction after the device's cursor.
 
-    ``reported`` is what the app says it has (``None``: nothing). A cursor
-    beyond the account's newest id (a device that knew another database)
-    counts as none: the device gets the recent window. The app's sent cursor
-    jumps to the id of a message it has just sent, which would skip messages
-    its other devices sent before it. So for a named device the cursor is
-    the lower of what it reports and where its last fetch reached, and a
-    device that never fetched gets the recent window. Messages it already
+    ``reported`` is what the app says it has (``None``: nothing, which gets
+    the recent window). A reported cursor is paged forward from, also for a
+    device new to the adapter (its history must not be skipped), except one
+    beyond the account's newest id (a device that knew another database),
+    which counts as none. The app's sent cursor jumps to the id of a message
+    it has just sent, which would skip messages its other devices sent
+    before it. So for a device that fetched before, the cursor is the lower
+    of what it reports and where its last fetch reached. Messages it already
     holds come again under the same ids, which the app deduplicates.
 
     Returns the pages and, per direction, the id the device has now reached.
     """
     row = conn.execute(_NEWEST_AND_DEVICE, {"account_id": account_id, "device": device}).first()
     newest = row.last_message_id if row else 0
-    recorded = None
-    if device:
-        known = row is not None and row.last_received_id is not None
-        recorded = {INBOUND: row.last_received_id, OUTBOUND: row.last_sent_id} if known else {}
+    recorded = {}
+    if device and row is not None and row.last_received_id is not None:
+        recorded = {INBOUND: row.last_received_id, OUTBOUND: row.last_sent_id}
     pages, reached = {}, {}
     for direction, after in reported.items():
         if after is not None and after > newest:
             after = None
-        if after is not None and recorded is not None:
-            after = min(after, recorded[direction]) if recorded else None
+        if after is not None and recorded:
+            after = min(after, recorded[direction])
         # Nothing can follow the account's newest id: the usual fetch of an
         # app that is up to date needs no page query for that direction.
         caught_up = after is not None and after >= newest
