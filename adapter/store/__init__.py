@@ -32,8 +32,11 @@ __all__ = [
 
 
 class Store:
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, *,
+                 push_interval_seconds: float = push_queries.MIN_INTERVAL_SECONDS):
         self._db = runner_for(database_url)
+        # [push] min_interval_seconds: how far apart one device's pushes are.
+        self.push_interval = push_interval_seconds
         # (account id, device) -> cursors this process last wrote, so a fetch
         # with nothing new costs no write.
         self._device_cursors: dict[tuple[int, str], tuple[int, int]] = {}
@@ -116,7 +119,8 @@ class Store:
                     return StoredSend(0, NO_CARRIER, ())
                 if carriers.opted_out(conn, sender.number, message.peer):
                     return StoredSend(0, OPTED_OUT, ())
-            return message_queries.record_send(conn, sender, message, recipients, provider)
+            return message_queries.record_send(conn, sender, message, recipients, provider,
+                                               self.push_interval)
 
         return await self._db.write(work)
 
@@ -181,13 +185,14 @@ class Store:
         return await self._db.write(partial(carriers.secret, key=key))
 
     async def record_inbound(self, **fields) -> list[tuple[int, int]] | None:
-        return await self._db.write(partial(carriers.record_inbound, **fields))
+        return await self._db.write(partial(carriers.record_inbound,
+                                            push_interval=self.push_interval, **fields))
 
     async def apply_ref_status(self, provider: str, ref: str, state: str, reason: str,
                                follow_ups: FollowUps) -> dict | None:
         return await self._db.write(partial(
             carriers.apply_ref_status, provider=provider, ref=ref, state=state, reason=reason,
-            follow_ups=follow_ups))
+            follow_ups=follow_ups, push_interval=self.push_interval))
 
     async def settle_job(self, job: Job, worker: str, *, state: str, error: str | None = None,
                          payload: dict | None = None, due_at=None, refs: tuple[str, ...] = (),
@@ -205,7 +210,7 @@ class Store:
                 carriers.add_refs(conn, job.provider, job.message_id, list(refs))
                 if message_state:
                     carriers.advance(conn, job.message_id, message_state, error or "",
-                                     follow_ups or (lambda *_: []))
+                                     follow_ups or (lambda *_: []), self.push_interval)
             if opt_out:
                 carriers.set_opt_out(conn, *opt_out, True, error or "carrier refused")
             return True

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import accounts as account_queries
 from . import messages as message_queries
+from .push import MIN_INTERVAL_SECONDS
 from .schema import (
     carrier_refs, inbound_parts, inbound_seen, jobs, messages, opt_outs, settings,
 )
@@ -50,7 +51,7 @@ def _message(conn: sa.Connection, message_id: int) -> dict | None:
 
 
 def advance(conn: sa.Connection, message_id: int, state: str, reason: str,
-            follow_ups: FollowUps) -> bool:
+            follow_ups: FollowUps, push_interval: float = MIN_INTERVAL_SECONDS) -> bool:
     """Move a sent message forward to ``state``; regressions and repeats are ignored."""
     message = _message(conn, message_id)
     if message is None:
@@ -64,7 +65,7 @@ def advance(conn: sa.Connection, message_id: int, state: str, reason: str,
     for follow_up in follow_ups(message, state, reason):
         message_queries.receive(conn, [message["account_id"]], now=now,
                                 local_number=message["local_number"], peer=message["peer"],
-                                **follow_up)
+                                push_interval=push_interval, **follow_up)
     return True
 
 
@@ -85,7 +86,8 @@ _PART_STATUSES = sa.select(carrier_refs.c.status).where(
 
 
 def apply_ref_status(conn: sa.Connection, provider: str, ref: str, state: str, reason: str,
-                     follow_ups: FollowUps) -> dict | None:
+                     follow_ups: FollowUps,
+                     push_interval: float = MIN_INTERVAL_SECONDS) -> dict | None:
     """A carrier's report on one ref (one part). The message moves when its
     parts agree: failed if any part failed, else the least advanced part.
     Returns the message (or None for a ref we never sent)."""
@@ -97,7 +99,7 @@ def apply_ref_status(conn: sa.Connection, provider: str, ref: str, state: str, r
         conn.execute(_SET_REF_STATUS, {**which, "new_status": state})
     parts = list(conn.execute(_PART_STATUSES, {"message_id": row.message_id}).scalars())
     overall = "failed" if "failed" in parts else min(parts, key=lambda s: RANK.get(s, 0))
-    advance(conn, row.message_id, overall, reason, follow_ups)
+    advance(conn, row.message_id, overall, reason, follow_ups, push_interval)
     return _message(conn, row.message_id)
 
 
@@ -186,7 +188,8 @@ def requeue_message_of_job(conn: sa.Connection, job_id: int) -> None:
 
 def record_inbound(conn: sa.Connection, *, provider: str, carrier_id: str, sender: str,
                    recipient: str, text: str, part: tuple[str, int, int] | None,
-                   opt_keyword: Callable[[str], str | None]) -> list[tuple[int, int]] | None:
+                   opt_keyword: Callable[[str], str | None],
+                   push_interval: float = MIN_INTERVAL_SECONDS) -> list[tuple[int, int]] | None:
     """Store a carrier's inbound message once, for every account holding
     ``recipient``. Returns the deliveries, or None when there is nothing new
     (a repeat, or a part of a message still incomplete)."""
@@ -204,4 +207,5 @@ def record_inbound(conn: sa.Connection, *, provider: str, carrier_id: str, sende
     if keyword:
         set_opt_out(conn, recipient, sender, keyword == "out", f"{text.strip().upper()} received")
     return message_queries.receive(conn, account_ids_holding(conn, recipient),
-                                   local_number=recipient, peer=sender, body=text)
+                                   local_number=recipient, peer=sender, body=text,
+                                   push_interval=push_interval)

@@ -41,7 +41,7 @@ class StoredSend:
     # (account id, sms_id) of each local copy delivered on-net.
     delivered: tuple[tuple[int, int], ...]
     message_id: int = 0  # the row's own id (outbox jobs refer to it)
-    pushes: int = 0  # push jobs queued for the recipients' devices
+    pushes: int = 0  # the recipients' devices to be pushed for it
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ def record_send(
     message: NewMessage,
     local_recipients: list[int],
     provider: str | None = None,
+    push_interval: float = push_queries.MIN_INTERVAL_SECONDS,
 ) -> StoredSend:
     """Store a sent message: on-net, a received copy for each local recipient;
     else, with ``provider``, the outbox job that carries it upstream (in the
@@ -93,7 +94,8 @@ def record_send(
         conn, deliveries, local_number=message.peer, peer=sender.number, body=message.body,
         content_type=message.content_type,
         disposition_notification=message.disposition_notification, now=now,
-        sender_device=message.device, sender_name=sender.display_name)
+        sender_device=message.device, sender_name=sender.display_name,
+        push_interval=push_interval)
     if provider and not local_recipients:
         outbox.enqueue(conn, message_id=message_id, provider=provider,
                        conversation=f"{sender.number}>{message.peer}", now=now)
@@ -119,11 +121,13 @@ def insert_received(
     now: datetime,
     sender_device: str | None = None,
     sender_name: str | None = None,
+    push_interval: float = push_queries.MIN_INTERVAL_SECONDS,
 ) -> int:
     """Received copies under ids already allocated: ``(account id, sms_id)``,
-    and in the same transaction a push job for each device of each recipient
-    (not for ``sender_device``, the installation that sent it). Returns how
-    many push jobs were queued.
+    and in the same transaction a push for each device of each recipient
+    (not for ``sender_device``, the installation that sent it; see
+    ``push.enqueue``, spaced by ``push_interval`` seconds per device).
+    Returns how many devices are to be pushed for it.
 
     ``sender_name``: the display name of the local account that sent it.
     """
@@ -147,7 +151,8 @@ def insert_received(
             message_id = conn.execute(_INSERT_RETURNING_ID, row).scalar_one()
             pushes += push_queries.enqueue(conn, message_id, devices[row["account_id"]],
                                            sender_device=sender_device,
-                                           sender_name=sender_name, now=now)
+                                           sender_name=sender_name, now=now,
+                                           content_type=content_type, interval=push_interval)
     return pushes
 
 

@@ -178,11 +178,17 @@ def _v4_lease_index(conn: sa.Connection) -> None:
     ).c.conversation, "state", "id").create(conn)
 
 
+def _v7_push_spacing(conn: sa.Connection) -> None:
+    due = sa.DateTime(timezone=True).compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE push_tokens ADD COLUMN last_push_due_at {due}"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (1, "accounts, numbers, messages, device cursors", _v1_initial),
     (2, "outbox jobs, carrier refs, inbound dedupe and parts, opt-outs, settings", _v2_carriers),
     (3, "push tokens, accounts' read marker", _v3_push),
     (4, "outbox lease index by conversation and state", _v4_lease_index),
+    (7, "push tokens: when the device's newest push was due", _v7_push_spacing),
 ]
 
 

@@ -47,12 +47,14 @@ _INSERT_RETURNING_ID = jobs.insert().returning(jobs.c.id)
 
 def enqueue(conn: sa.Connection, *, message_id: int | None, provider: str | None,
             conversation: str, kind: str = "send", payload: dict | None = None,
-            now: datetime) -> int:
+            now: datetime, due_at: datetime | None = None) -> int:
+    """Queue a job, due at ``due_at`` (by default at once)."""
     return conn.execute(
         _INSERT_RETURNING_ID,
         {"kind": kind, "message_id": message_id, "provider": provider,
          "conversation": conversation[:300], "payload": json.dumps(payload or {}),
-         "state": QUEUED, "attempts": 0, "due_at": now, "created_at": now, "updated_at": now},
+         "state": QUEUED, "attempts": 0, "due_at": due_at or now, "created_at": now,
+         "updated_at": now},
     ).scalar_one()
 
 
