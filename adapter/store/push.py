@@ -125,7 +125,7 @@ _DEVICES = sa.select(push_tokens.c.selector, push_tokens.c.device,
 # ix_jobs_conversation_state_id), and what the message it carries is.
 # There is at most one, except in a backlog queued before migration 7.
 _WAITING = (
-    sa.select(jobs.c.id, messages.c.content_type)
+    sa.select(jobs.c.id, jobs.c.message_id, jobs.c.payload, messages.c.content_type)
     .select_from(jobs.join(messages, messages.c.id == jobs.c.message_id))
     .where((jobs.c.conversation == sa.bindparam("conversation"))
            & (jobs.c.state == outbox.QUEUED))
@@ -187,10 +187,12 @@ def enqueue(conn: sa.Connection, message_id: int, targets: list, *, sender_devic
         # meanwhile is no such race: the update then changes no row.
         waiting = conn.execute(_WAITING, {"conversation": conversation}).first()
         if waiting is not None:
+            carry = {"newest": message_id, "new_payload": json.dumps(payload)}
             if receipt and not _is_receipt(waiting.content_type):
-                continue
-            if conn.execute(_CARRY, {"job_id": waiting.id, "newest": message_id,
-                                     "new_payload": json.dumps(payload), "now": now}).rowcount:
+                # The app fetches the receipt on the push of the text, which
+                # stays as it is (updated all the same: it must still wait).
+                carry = {"newest": waiting.message_id, "new_payload": waiting.payload}
+            if conn.execute(_CARRY, {"job_id": waiting.id, "now": now, **carry}).rowcount:
                 carried += 1
                 continue
         due = now

@@ -1,5 +1,6 @@
 """Push storage: jobs queued with received messages, coalesced per device, unread counts."""
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -268,3 +269,15 @@ async def test_an_interval_of_zero_spaces_nothing_but_still_coalesces(store):
     after = await deliver(store, bob, 0.3, interval=0)
     assert await device_jobs(store, "S1") == [("leased", 0, newest, {"selector": "S1"}),
                                               ("queued", 0.3, after, {"selector": "S1"})]
+
+
+async def test_concurrent_deliveries_leave_one_waiting_push_per_device(store):
+    # On PostgreSQL these transactions overlap: the account's id counter row
+    # orders them, so none queues a second job beside another's.
+    bob = await push_to_bob(store, "S1", "S2")
+    alice = await store.account("alice")
+    await asyncio.gather(*[store.record_send(alice, NewMessage(BOB, f"m{n}")) for n in range(40)])
+    for selector in ("S1", "S2"):
+        [(state, _, sms_id, _)] = await device_jobs(store, selector)
+        assert (state, sms_id) == ("queued", 40)
+    assert await store.unread_count(bob.id) == 40
