@@ -223,6 +223,19 @@ _NEWEST_AND_DEVICE = (
                                     & (device_cursors.c.device == sa.bindparam("device"))))
     .where(accounts.c.id == sa.bindparam("account_id"))
 )
+# Which installation sent the account's message with this id (one seek on
+# uq_messages_account_sms_id); asked only on a new device's first fetch.
+_SENT_FROM = sa.select(messages.c.device).where(
+    (messages.c.account_id == sa.bindparam("account_id"))
+    & (messages.c.sms_id == sa.bindparam("sms_id", type_=sa.BigInteger))
+    & (messages.c.direction == OUTBOUND))
+
+
+def _jumped(conn: sa.Connection, account_id: int, device: str, sent_cursor: int) -> bool:
+    """The device's sent cursor is a message it sent itself: the app moved
+    it there on sending, which says nothing of what it had fetched."""
+    return conn.execute(_SENT_FROM, {"account_id": account_id,
+                                     "sms_id": sent_cursor}).scalar() == device
 
 
 def sync(
@@ -241,8 +254,10 @@ def sync(
     which counts as none. The app's sent cursor jumps to the id of a message
     it has just sent, which would skip messages its other devices sent
     before it. So for a device that fetched before, the cursor is the lower
-    of what it reports and where its last fetch reached. Messages it already
-    holds come again under the same ids, which the app deduplicates.
+    of what it reports and where its last fetch reached; for one that never
+    fetched, a sent cursor naming its own message counts as none. Messages
+    it already holds come again under the same ids, which the app
+    deduplicates.
 
     Returns the pages and, per direction, the id the device has now reached.
     """
@@ -257,6 +272,8 @@ def sync(
             after = None
         if after is not None and recorded:
             after = min(after, recorded[direction])
+        elif after is not None and device and direction == OUTBOUND:
+            after = None if _jumped(conn, account_id, device, after) else after
         # Nothing can follow the account's newest id: the usual fetch of an
         # app that is up to date needs no page query for that direction.
         caught_up = after is not None and after >= newest

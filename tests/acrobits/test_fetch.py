@@ -203,11 +203,22 @@ def test_a_device_new_to_the_adapter_pages_forward_from_its_cursor(live_server, 
     fetch = functools.partial(bob.fetch, device="new-phone")
     pages = drain(fetch, "received_smss", "last_id", "5000", limit=500)
     assert [sms_id for page in pages for sms_id in page] == list(range(5001, 7301))
-    # The same for the sent cursor, and for a device whose first act was a send.
+    # The same for the sent cursor.
     sent = send_many(alice, BOB, 3)
-    own = alice.send_ok(BOB, "new device's first", device="tablet")
     answer = alice.fetch(last_sent_id=str(sent[0]), device="tablet")
-    assert ids(answer["sent_smss"]) == sent[1:] + [int(own)]
+    assert ids(answer["sent_smss"]) == sent[1:]
+
+
+def test_a_new_device_whose_sent_cursor_is_its_own_message_gets_the_recent_window(alice, bob):
+    # The app moved its sent cursor to the message it sent: that is no
+    # sign it holds what the account's other devices sent before.
+    sent = send_many(alice, BOB, 8)
+    own = alice.send_ok(BOB, "new device's first", device="tablet")
+    answer = alice.fetch(last_sent_id=own, device="tablet")
+    assert ids(answer["sent_smss"]) == (sent + [int(own)])[-PAGE:]
+    # Another device's message, or no device name, is a cursor like any other.
+    assert alice.fetch(last_sent_id=own, device="phone")["sent_smss"] == []
+    assert alice.fetch(last_sent_id=str(sent[-2]))["sent_smss"][0]["sms_id"] == str(sent[-1])
 
 
 def test_a_new_device_with_a_cursor_beyond_the_newest_gets_the_recent_window(alice, bob):
