@@ -143,7 +143,8 @@ def create_app(config: Config, store: Store | None = None) -> AccessLog:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        own_store = store or Store(config.database_url)
+        own_store = store or Store(config.database_url,
+                                   push_interval_seconds=config.push.min_interval_seconds)
         await migrate_database(own_store)
         http = new_http_client()
         carriers = build_providers(config, await webhook_secrets(own_store, config), http)

@@ -64,6 +64,10 @@ class PushConfig:
     preview: bool = True
     # How long one push request may take before it is retried later.
     timeout_seconds: float = 10.0
+    # One device's pushes at least this far apart (a burst rings once per
+    # interval, not once per message); 0 spaces them by nothing but the
+    # time each push takes.
+    min_interval_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ class _ConfigReader:
     def read(self, raw: dict[str, Any]) -> Config:
         self._reject_unknown(raw, self.TOP_LEVEL, "")
         push_raw = self._table(raw, "push")
-        self._reject_unknown(push_raw, {"url", "preview", "timeout_seconds"}, "push.")
+        self._reject_unknown(push_raw, set(PushConfig.__dataclass_fields__), "push.")
         providers_raw = self._table(raw, "providers")
         outbox_raw = self._table(raw, "outbox")
         defaults = OutboxConfig()
@@ -193,6 +197,9 @@ class _ConfigReader:
                 preview=self._bool("push.preview", push_raw.get("preview", True)),
                 timeout_seconds=self._positive_number(
                     "push.timeout_seconds", push_raw.get("timeout_seconds", 10.0), float),
+                # A push later than an hour is dropped anyway (push/sender.py).
+                min_interval_seconds=self._seconds_up_to(
+                    "push.min_interval_seconds", push_raw.get("min_interval_seconds", 2.0), 3600),
             ),
             outbox=OutboxConfig(**{
                 key: self._positive_number(f"outbox.{key}", outbox_raw[key], type(getattr(defaults, key)))
@@ -293,6 +300,11 @@ class _ConfigReader:
         if kind is int and not isinstance(value, int):
             raise self.fail(key, "must be a positive integer")
         return kind(value)
+
+    def _seconds_up_to(self, key: str, value: Any, most: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
+            raise self.fail(key, f"must be a number of seconds from 0 to {most:g}")
+        return float(value)
 
     def _bool(self, key: str, value: Any) -> bool:
         if not isinstance(value, bool):

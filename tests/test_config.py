@@ -136,6 +136,11 @@ def test_an_aculab_provider_takes_a_multipart_wait_up_to_two_minutes(tmp_path):
     ('[push]\npreview = "no"', "push.preview"),
     ('[push]\nsound = "x"', "push.sound"),
     ("[push]\ntimeout_seconds = 0", "push.timeout_seconds"),
+    ("[push]\nmin_interval_seconds = -1", "push.min_interval_seconds"),
+    ("[push]\nmin_interval_seconds = nan", "push.min_interval_seconds"),
+    ("[push]\nmin_interval_seconds = inf", "push.min_interval_seconds"),
+    ("[push]\nmin_interval_seconds = 3601", "push.min_interval_seconds"),
+    ('[push]\nmin_interval_seconds = "2"', "push.min_interval_seconds"),
     ('[providers.p]\ntype = "carrier-pigeon"', "providers.p.type"),
     ('[providers.p]\ntype = "voipms"\napi_username = "u"', "providers.p.api_password"),
     ('[providers.p]\ntype = "plum"\nusername = "u"\npassword = "p"\ncolour = 1', "providers.p.colour"),
@@ -170,10 +175,12 @@ def test_unparsable_or_missing_file_is_reported(tmp_path):
 
 def test_push_settings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert load_config(None, environ={}).push.timeout_seconds == 10.0
-    config = load_config(str(write(tmp_path, "[push]\npreview = false\ntimeout_seconds = 2.5\n")),
-                         environ={})
+    defaults = load_config(None, environ={}).push
+    assert (defaults.timeout_seconds, defaults.min_interval_seconds) == (10.0, 2.0)
+    config = load_config(str(write(tmp_path, "[push]\npreview = false\ntimeout_seconds = 2.5\n"
+                                             "min_interval_seconds = 0\n")), environ={})
     assert (config.push.preview, config.push.timeout_seconds) == (False, 2.5)
+    assert config.push.min_interval_seconds == 0.0  # no spacing, still one waiting push
 
 
 def test_request_head_bounds(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """Running one outbox job of kind "push": a NotifyTextMessage to one device.
 
-The job names the device (its selector) and the received message. The
+The job names the device (its selector) and the received message (the
+newest, when more arrived while it waited: see ``store.push.enqueue``). The
 device's token and the account's unread count are read when the push goes
 out, not when it was queued: a token reported since then is used, a removed
 one is not, and the badge is current.

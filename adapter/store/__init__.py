@@ -48,8 +48,11 @@ REMOVAL_PAUSE_SECONDS = 0.06
 
 
 class Store:
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, *,
+                 push_interval_seconds: float = push_queries.MIN_INTERVAL_SECONDS):
         self._db = runner_for(database_url)
+        # [push] min_interval_seconds: how far apart one device's pushes are.
+        self.push_interval = push_interval_seconds
         # (account id, device) -> cursors this process last wrote, so a fetch
         # with nothing new costs no write.
         self._device_cursors: dict[tuple[int, str], tuple[int, int]] = {}
@@ -164,7 +167,8 @@ class Store:
                     return StoredSend(0, NOT_CARRIED, ())
                 if carriers.opted_out(conn, sender.number, message.peer):
                     return StoredSend(0, OPTED_OUT, ())
-            return message_queries.record_send(conn, sender, message, recipients, provider)
+            return message_queries.record_send(conn, sender, message, recipients, provider,
+                                               self.push_interval)
 
         return await self._db.write(work)
 
@@ -235,7 +239,8 @@ class Store:
         await self._db.write(partial(carriers.put_setting, key=key, value=value))
 
     async def record_inbound(self, **fields) -> list[tuple[int, int]] | None:
-        return await self._db.write(partial(carriers.record_inbound, **fields))
+        return await self._db.write(partial(carriers.record_inbound,
+                                            push_interval=self.push_interval, **fields))
 
     async def deliver_held_parts(self, job: Job, worker: str, *, join: JoinParts,
                                  opt_keyword: Callable[[str], str | None],
@@ -247,7 +252,8 @@ class Store:
                 return None
             held = PartGroup(job.provider, job.payload["sender"], job.payload["recipient"],
                              job.payload["group"])
-            return carriers.deliver_held_parts(conn, held, join=join, opt_keyword=opt_keyword)
+            return carriers.deliver_held_parts(conn, held, join=join, opt_keyword=opt_keyword,
+                                               push_interval=self.push_interval)
 
         return await self._db.write(work)
 
@@ -255,7 +261,7 @@ class Store:
                                follow_ups: FollowUps) -> dict | None:
         return await self._db.write(partial(
             carriers.apply_ref_status, provider=provider, ref=ref, state=state, reason=reason,
-            follow_ups=follow_ups))
+            follow_ups=follow_ups, push_interval=self.push_interval))
 
     async def settle_job(self, job: Job, worker: str, *, state: str, error: str | None = None,
                          payload: dict | None = None, due_at=None, refs: tuple[str, ...] = (),
@@ -273,7 +279,7 @@ class Store:
                 carriers.add_refs(conn, job.provider, job.message_id, list(refs))
                 if message_state:
                     carriers.advance(conn, job.message_id, message_state, error or "",
-                                     follow_ups or (lambda *_: []))
+                                     follow_ups or (lambda *_: []), self.push_interval)
             if opt_out:
                 carriers.set_opt_out(conn, *opt_out, True, error or "carrier refused")
             return True

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import accounts as account_queries
 from . import messages as message_queries
 from . import outbox
+from .push import MIN_INTERVAL_SECONDS
 from .schema import (
     carrier_refs, inbound_parts, inbound_seen, jobs, messages, opt_outs, settings,
 )
@@ -52,7 +53,7 @@ def _message(conn: sa.Connection, message_id: int) -> dict | None:
 
 
 def advance(conn: sa.Connection, message_id: int, state: str, reason: str,
-            follow_ups: FollowUps) -> bool:
+            follow_ups: FollowUps, push_interval: float = MIN_INTERVAL_SECONDS) -> bool:
     """Move a sent message forward to ``state``; regressions and repeats are ignored."""
     message = _message(conn, message_id)
     if message is None:
@@ -66,7 +67,7 @@ def advance(conn: sa.Connection, message_id: int, state: str, reason: str,
     for follow_up in follow_ups(message, state, reason):
         message_queries.receive(conn, [message["account_id"]], now=now,
                                 local_number=message["local_number"], peer=message["peer"],
-                                **follow_up)
+                                push_interval=push_interval, **follow_up)
     return True
 
 
@@ -87,7 +88,8 @@ _PART_STATUSES = sa.select(carrier_refs.c.status).where(
 
 
 def apply_ref_status(conn: sa.Connection, provider: str, ref: str, state: str, reason: str,
-                     follow_ups: FollowUps) -> dict | None:
+                     follow_ups: FollowUps,
+                     push_interval: float = MIN_INTERVAL_SECONDS) -> dict | None:
     """A carrier's report on one ref (one part). The message moves when its
     parts agree: failed if any part failed, else the least advanced part.
     Returns the message (or None for a ref we never sent)."""
@@ -99,7 +101,7 @@ def apply_ref_status(conn: sa.Connection, provider: str, ref: str, state: str, r
         conn.execute(_SET_REF_STATUS, {**which, "new_status": state})
     parts = list(conn.execute(_PART_STATUSES, {"message_id": row.message_id}).scalars())
     overall = "failed" if "failed" in parts else min(parts, key=lambda s: RANK.get(s, 0))
-    advance(conn, row.message_id, overall, reason, follow_ups)
+    advance(conn, row.message_id, overall, reason, follow_ups, push_interval)
     return _message(conn, row.message_id)
 
 
@@ -200,7 +202,8 @@ def add_inbound_part(conn: sa.Connection, held: PartGroup, position: int, total:
 
 
 def deliver_held_parts(conn: sa.Connection, held: PartGroup, *, join: JoinParts,
-                       opt_keyword: Callable[[str], str | None]) -> HeldPartsDelivered | None:
+                       opt_keyword: Callable[[str], str | None],
+                       push_interval: float = MIN_INTERVAL_SECONDS) -> HeldPartsDelivered | None:
     """A group's wait ran out: deliver what is held of it as one message (a
     marker where a part is missing); parts arriving later go on their own.
     None when there is nothing left to do (it was completed meanwhile)."""
@@ -208,7 +211,8 @@ def deliver_held_parts(conn: sa.Connection, held: PartGroup, *, join: JoinParts,
     if not parts or not seen_inbound(conn, held.provider, held.seen_key()):
         return None
     conn.execute(_DROP_GROUP, held.params())
-    deliveries = _deliver(conn, held.sender, held.recipient, join(parts, total), opt_keyword)
+    deliveries = _deliver(conn, held.sender, held.recipient, join(parts, total), opt_keyword,
+                          push_interval)
     return HeldPartsDelivered(held, tuple(sorted(parts)), total, deliveries)
 
 
@@ -275,7 +279,8 @@ def requeue_message_of_job(conn: sa.Connection, job_id: int) -> None:
 def record_inbound(conn: sa.Connection, *, provider: str, carrier_id: str, sender: str,
                    recipient: str, text: str, part: tuple[str, int, int] | None,
                    opt_keyword: Callable[[str], str | None], join: JoinParts,
-                   wait_seconds: float) -> list[tuple[int, int]] | None:
+                   wait_seconds: float,
+                   push_interval: float = MIN_INTERVAL_SECONDS) -> list[tuple[int, int]] | None:
     """Store a carrier's inbound message once, for every account holding
     ``recipient``. Returns the deliveries, or None when there is nothing new
     (a repeat, or a part of a message still incomplete). ``part``: (the
@@ -289,13 +294,15 @@ def record_inbound(conn: sa.Connection, *, provider: str, carrier_id: str, sende
                                 total, text, join=join, wait_seconds=wait_seconds)
         if text is None:
             return None
-    return _deliver(conn, sender, recipient, text, opt_keyword)
+    return _deliver(conn, sender, recipient, text, opt_keyword, push_interval)
 
 
 def _deliver(conn: sa.Connection, sender: str, recipient: str, text: str,
-             opt_keyword: Callable[[str], str | None]) -> list[tuple[int, int]]:
+             opt_keyword: Callable[[str], str | None],
+             push_interval: float) -> list[tuple[int, int]]:
     keyword = opt_keyword(text)
     if keyword:
         set_opt_out(conn, recipient, sender, keyword == "out", f"{text.strip().upper()} received")
     return message_queries.receive(conn, account_ids_holding(conn, recipient),
-                                   local_number=recipient, peer=sender, body=text)
+                                   local_number=recipient, peer=sender, body=text,
+                                   push_interval=push_interval)

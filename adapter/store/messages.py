@@ -42,7 +42,7 @@ class StoredSend:
     # (account id, sms_id) of each local copy delivered on-net.
     delivered: tuple[tuple[int, int], ...]
     message_id: int = 0  # the row's own id (outbox jobs refer to it)
-    pushes: int = 0  # push jobs queued for the recipients' devices
+    pushes: int = 0  # the recipients' devices to be pushed for it
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ def record_send(
     message: NewMessage,
     local_recipients: list[int],
     provider: str | None = None,
+    push_interval: float = push_queries.MIN_INTERVAL_SECONDS,
 ) -> StoredSend:
     """Store a sent message: on-net, a received copy for each local recipient;
     else, with ``provider``, the outbox job that carries it upstream (in the
@@ -94,7 +95,8 @@ def record_send(
         conn, deliveries, local_number=message.peer, peer=sender.number, body=message.body,
         content_type=message.content_type,
         disposition_notification=message.disposition_notification, now=now,
-        sender_device=message.device, sender_name=sender.display_name)
+        sender_device=message.device, sender_name=sender.display_name,
+        push_interval=push_interval)
     if provider and not local_recipients:
         outbox.enqueue(conn, message_id=message_id, provider=provider,
                        conversation=f"{sender.number}>{message.peer}", now=now)
@@ -120,11 +122,13 @@ def insert_received(
     now: datetime,
     sender_device: str | None = None,
     sender_name: str | None = None,
+    push_interval: float = push_queries.MIN_INTERVAL_SECONDS,
 ) -> int:
     """Received copies under ids already allocated: ``(account id, sms_id)``,
-    and in the same transaction a push job for each device of each recipient
-    (not for ``sender_device``, the installation that sent it). Returns how
-    many push jobs were queued.
+    and in the same transaction a push for each device of each recipient
+    (not for ``sender_device``, the installation that sent it; see
+    ``push.enqueue``, spaced by ``push_interval`` seconds per device).
+    Returns how many devices are to be pushed for it.
 
     ``sender_name``: the display name of the local account that sent it.
     """
@@ -148,7 +152,8 @@ def insert_received(
             message_id = conn.execute(_INSERT_RETURNING_ID, row).scalar_one()
             pushes += push_queries.enqueue(conn, message_id, devices[row["account_id"]],
                                            sender_device=sender_device,
-                                           sender_name=sender_name, now=now)
+                                           sender_name=sender_name, now=now,
+                                           content_type=content_type, interval=push_interval)
     return pushes
 
 
@@ -219,6 +224,19 @@ _NEWEST_AND_DEVICE = (
                                     & (device_cursors.c.device == sa.bindparam("device"))))
     .where(accounts.c.id == sa.bindparam("account_id"))
 )
+# Which installation sent the account's message with this id (one seek on
+# uq_messages_account_sms_id); asked only on a new device's first fetch.
+_SENT_FROM = sa.select(messages.c.device).where(
+    (messages.c.account_id == sa.bindparam("account_id"))
+    & (messages.c.sms_id == sa.bindparam("sms_id", type_=sa.BigInteger))
+    & (messages.c.direction == OUTBOUND))
+
+
+def _jumped(conn: sa.Connection, account_id: int, device: str, sent_cursor: int) -> bool:
+    """The device's sent cursor is a message it sent itself: the app moved
+    it there on sending, which says nothing of what it had fetched."""
+    return conn.execute(_SENT_FROM, {"account_id": account_id,
+                                     "sms_id": sent_cursor}).scalar() == device
 
 
 def sync(
@@ -230,29 +248,33 @@ def sync(
 ) -> tuple[dict[str, list[MessageRow]], dict[str, int]]:
     """One consistent read of each direction after the device's cursor.
 
-    ``reported`` is what the app says it has (``None``: nothing). A cursor
-    beyond the account's newest id (a device that knew another database)
-    counts as none: the device gets the recent window. The app's sent cursor
-    jumps to the id of a message it has just sent, which would skip messages
-    its other devices sent before it. So for a named device the cursor is
-    the lower of what it reports and where its last fetch reached, and a
-    device that never fetched gets the recent window. Messages it already
-    holds come again under the same ids, which the app deduplicates.
+    ``reported`` is what the app says it has (``None``: nothing, which gets
+    the recent window). A reported cursor is paged forward from, also for a
+    device new to the adapter (its history must not be skipped), except one
+    beyond the account's newest id (a device that knew another database),
+    which counts as none. The app's sent cursor jumps to the id of a message
+    it has just sent, which would skip messages its other devices sent
+    before it. So for a device that fetched before, the cursor is the lower
+    of what it reports and where its last fetch reached; for one that never
+    fetched, a sent cursor naming its own message counts as none. Messages
+    it already holds come again under the same ids, which the app
+    deduplicates.
 
     Returns the pages and, per direction, the id the device has now reached.
     """
     row = conn.execute(_NEWEST_AND_DEVICE, {"account_id": account_id, "device": device}).first()
     newest = row.last_message_id if row else 0
-    recorded = None
-    if device:
-        known = row is not None and row.last_received_id is not None
-        recorded = {INBOUND: row.last_received_id, OUTBOUND: row.last_sent_id} if known else {}
+    recorded = {}
+    if device and row is not None and row.last_received_id is not None:
+        recorded = {INBOUND: row.last_received_id, OUTBOUND: row.last_sent_id}
     pages, reached = {}, {}
     for direction, after in reported.items():
         if after is not None and after > newest:
             after = None
-        if after is not None and recorded is not None:
-            after = min(after, recorded[direction]) if recorded else None
+        if after is not None and recorded:
+            after = min(after, recorded[direction])
+        elif after is not None and device and direction == OUTBOUND:
+            after = None if _jumped(conn, account_id, device, after) else after
         # Nothing can follow the account's newest id: the usual fetch of an
         # app that is up to date needs no page query for that direction.
         caught_up = after is not None and after >= newest

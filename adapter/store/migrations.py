@@ -239,6 +239,11 @@ def _v6_parts_by_pair(conn: sa.Connection) -> None:
         for (provider, sender, recipient, group), first in groups.items()])
 
 
+def _v7_push_spacing(conn: sa.Connection) -> None:
+    due = sa.DateTime(timezone=True).compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE push_tokens ADD COLUMN last_push_due_at {due}"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (1, "accounts, numbers, messages, device cursors", _v1_initial),
     (2, "outbox jobs, carrier refs, inbound dedupe and parts, opt-outs, settings", _v2_carriers),
@@ -246,6 +251,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (4, "outbox lease index by conversation and state", _v4_lease_index),
     (5, "outbox jobs indexed by message", _v5_jobs_message_index),
     (6, "inbound parts grouped by sender and recipient, with a wait job", _v6_parts_by_pair),
+    (7, "push tokens: when the device's newest push was due", _v7_push_spacing),
 ]
 
 

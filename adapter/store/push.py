@@ -7,14 +7,15 @@ the path of every received message (:func:`devices`) and of every push
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import outbox
-from .schema import INBOUND, accounts, messages, push_tokens
+from .schema import INBOUND, accounts, jobs, messages, push_tokens
 
 PUSH = "push"  # jobs.kind
 # A disposition receipt is not something the user reads: never unread.
@@ -112,36 +113,96 @@ def forget(conn: sa.Connection, selector: str, token: str) -> bool:
 
 # -- push jobs for a received message ---------------------------------------------------
 
+# [push] min_interval_seconds when the caller names none.
+MIN_INTERVAL_SECONDS = 2.0
+
 # Runs for every received message, devices or not: one indexed lookup.
-_DEVICES = sa.select(push_tokens.c.selector, push_tokens.c.device).where(
+_DEVICES = sa.select(push_tokens.c.selector, push_tokens.c.device,
+                     push_tokens.c.last_push_due_at).where(
     (push_tokens.c.account_id == sa.bindparam("account_id"))
     & ((push_tokens.c.other_token != "") | (push_tokens.c.legacy_token != "")))
+# The device's push job that no dispatcher has taken yet (one seek on
+# ix_jobs_conversation_state_id), and what the message it carries is.
+# There is at most one, except in a backlog queued before migration 7.
+_WAITING = (
+    sa.select(jobs.c.id, jobs.c.message_id, jobs.c.payload, messages.c.content_type)
+    .select_from(jobs.join(messages, messages.c.id == jobs.c.message_id))
+    .where((jobs.c.conversation == sa.bindparam("conversation"))
+           & (jobs.c.state == outbox.QUEUED))
+    .order_by(jobs.c.id.desc()).limit(1)
+)
+# (Parameter names other than the columns': an UPDATE reserves those.)
+_NOW = sa.bindparam("now", type_=jobs.c.created_at.type)
+_CARRY = jobs.update().where(
+    (jobs.c.id == sa.bindparam("job_id")) & (jobs.c.state == outbox.QUEUED)
+).values(
+    message_id=sa.bindparam("newest", type_=sa.BigInteger),
+    payload=sa.bindparam("new_payload", type_=sa.Text),
+    # It is about the newest message now: its hour to get through starts again.
+    created_at=_NOW, updated_at=_NOW,
+)
+_SPACE = push_tokens.update().where(push_tokens.c.selector == sa.bindparam("target")).values(
+    last_push_due_at=sa.bindparam("due", type_=push_tokens.c.last_push_due_at.type))
 
 
 def devices(conn: sa.Connection, account_id: int) -> list:
-    """(selector, device) of each of the account's devices that can be pushed."""
+    """(selector, device, last_push_due_at) of each of the account's devices
+    that can be pushed."""
     return conn.execute(_DEVICES, {"account_id": account_id}).all()
 
 
+def _is_receipt(content_type: str | None) -> bool:
+    return (content_type or "").split(";", 1)[0].strip().lower() == RECEIPT_CONTENT_TYPE
+
+
 def enqueue(conn: sa.Connection, message_id: int, targets: list, *, sender_device: str | None,
-            sender_name: str | None, now: datetime) -> int:
-    """One push job per device, except the device that sent the message.
+            sender_name: str | None, now: datetime, content_type: str = "",
+            interval: float = MIN_INTERVAL_SECONDS) -> int:
+    """Push the message to each device, except the device that sent it.
 
     Each device is its own conversation: its pushes go out in order, and no
-    carrier job (nor another device's dead token) holds them up. Returns how
-    many jobs were queued.
+    carrier job (nor another device's dead token) holds them up. A burst
+    must not ring the phone once per message, so a device has at most one
+    job waiting: a message arriving while one waits makes that job carry
+    it instead (the push names the newest message, and the app fetches
+    them all; token and badge are read when it goes out). Only a receipt,
+    pushed silently, never replaces a waiting push of something to read.
+    Otherwise a new job is queued, due ``interval`` seconds after the
+    device's previous one, or at once when that was longer ago.
+
+    Returns how many devices' waiting jobs carry the message now.
     """
-    queued = 0
-    for selector, device in targets:
+    receipt = _is_receipt(content_type)
+    carried = 0
+    for selector, device, last_due in targets:
         if sender_device and device == sender_device:
             continue
-        payload = {"selector": selector}
-        if sender_name:
-            payload["name"] = sender_name
+        conversation = f"push:{selector}"
+        payload = {"selector": selector, **({"name": sender_name} if sender_name else {})}
+        # Two transactions never both find no waiting job and queue one
+        # each: every caller has bumped the account's id counter in this
+        # transaction (accounts.allocate_sms_ids), which on PostgreSQL
+        # holds that row's lock until commit, and a device belongs to one
+        # account (SQLite has one writer). A dispatcher leasing the job
+        # meanwhile is no such race: the update then changes no row.
+        waiting = conn.execute(_WAITING, {"conversation": conversation}).first()
+        if waiting is not None:
+            carry = {"newest": message_id, "new_payload": json.dumps(payload)}
+            if receipt and not _is_receipt(waiting.content_type):
+                # The app fetches the receipt on the push of the text, which
+                # stays as it is (updated all the same: it must still wait).
+                carry = {"newest": waiting.message_id, "new_payload": waiting.payload}
+            if conn.execute(_CARRY, {"job_id": waiting.id, "now": now, **carry}).rowcount:
+                carried += 1
+                continue
+        due = now
+        if last_due is not None:
+            due = max(now, outbox.utc(last_due) + timedelta(seconds=interval))
         outbox.enqueue(conn, message_id=message_id, provider=None, kind=PUSH,
-                       conversation=f"push:{selector}", payload=payload, now=now)
-        queued += 1
-    return queued
+                       conversation=conversation, payload=payload, now=now, due_at=due)
+        conn.execute(_SPACE, {"target": selector, "due": due})
+        carried += 1
+    return carried
 
 
 # -- sending a push --------------------------------------------------------------------

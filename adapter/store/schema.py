@@ -208,6 +208,9 @@ push_tokens = sa.Table(
     sa.Column("legacy_app_id", sa.String(255), nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # When the device's newest push job was due: the next one is due no
+    # sooner than [push] min_interval_seconds after it (migration 7).
+    sa.Column("last_push_due_at", sa.DateTime(timezone=True), nullable=True),
     # A token reported under another account moves: found by these.
     sa.Index("ix_push_tokens_other_token", "other_token"),
     sa.Index("ix_push_tokens_legacy_token", "legacy_token"),

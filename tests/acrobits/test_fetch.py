@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.app_client import (ALICE, BOB, FETCH, FETCH_LEGACY, RFC3339_UTC, ids,
                               texts)
+from tests.store.history import insert_received_history_at
 
 PAGE = 5
 FILE_TRANSFER = "application/x-acro-filetransfer+json"
@@ -44,10 +46,10 @@ def assert_recent(moment: datetime) -> None:
     assert now - timedelta(seconds=60) <= moment <= now + timedelta(seconds=1)
 
 
-def drain(fetch, key: str, cursor_name: str, start: str) -> list[list[int]]:
+def drain(fetch, key: str, cursor_name: str, start: str, limit: int = 20) -> list[list[int]]:
     """Fetch pages after ``start``, each time from the newest id seen, until empty."""
     pages, cursor = [], start
-    for _ in range(20):
+    for _ in range(limit):
         page = ids(fetch(**{cursor_name: cursor})[key])
         if not page:
             return pages
@@ -195,11 +197,34 @@ def test_a_device_cursor_is_the_lower_of_reported_and_reached(alice, bob):
     assert ids(again["sent_smss"]) == desk_ids + [own]
 
 
-def test_a_device_that_never_fetched_gets_the_recent_window(alice, bob):
+def test_a_device_new_to_the_adapter_pages_forward_from_its_cursor(live_server, alice, bob):
+    # Issue 10 point 9: the device got the newest page and never saw 5001-7295.
+    insert_received_history_at(live_server.config.database_url, "bob", 7_300, peer=ALICE)
+    fetch = functools.partial(bob.fetch, device="new-phone")
+    pages = drain(fetch, "received_smss", "last_id", "5000", limit=500)
+    assert [sms_id for page in pages for sms_id in page] == list(range(5001, 7301))
+    # The same for the sent cursor.
+    sent = send_many(alice, BOB, 3)
+    answer = alice.fetch(last_sent_id=str(sent[0]), device="tablet")
+    assert ids(answer["sent_smss"]) == sent[1:]
+
+
+def test_a_new_device_whose_sent_cursor_is_its_own_message_gets_the_recent_window(alice, bob):
+    # The app moved its sent cursor to the message it sent: that is no
+    # sign it holds what the account's other devices sent before.
     sent = send_many(alice, BOB, 8)
     own = alice.send_ok(BOB, "new device's first", device="tablet")
     answer = alice.fetch(last_sent_id=own, device="tablet")
     assert ids(answer["sent_smss"]) == (sent + [int(own)])[-PAGE:]
+    # Another device's message, or no device name, is a cursor like any other.
+    assert alice.fetch(last_sent_id=own, device="phone")["sent_smss"] == []
+    assert alice.fetch(last_sent_id=str(sent[-2]))["sent_smss"][0]["sms_id"] == str(sent[-1])
+
+
+def test_a_new_device_with_a_cursor_beyond_the_newest_gets_the_recent_window(alice, bob):
+    sent = send_many(alice, BOB, 8)
+    answer = bob.fetch(last_id=str(sent[-1] + 1000), device="knew-another-database")
+    assert ids(answer["received_smss"]) == sent[-PAGE:]
 
 
 def test_devices_drain_a_backlog_with_their_own_cursors(alice, bob):

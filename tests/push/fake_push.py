@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from adapter.store import Store
+from adapter.store.outbox import utc
 from adapter.store.schema import jobs, push_tokens
 from tests.conftest import serving
 
@@ -153,9 +154,11 @@ def push_service():
     assert service.violations == [], "requests the real push service would not take"
 
 
-def push_toml(service: FakePushService, preview: bool = True) -> str:
+def push_toml(service: FakePushService, preview: bool = True, min_interval: float = 0) -> str:
+    """The [push] table for ``service``. No spacing of a device's pushes by
+    default: most tests push one message at a time and wait for it."""
     return (f'\n[push]\nurl = "{service.url}"\ntimeout_seconds = {PUSH_TIMEOUT_SECONDS}\n'
-            f"preview = {'true' if preview else 'false'}\n")
+            f"preview = {'true' if preview else 'false'}\nmin_interval_seconds = {min_interval}\n")
 
 
 def report_token(http: httpx2.Client, user, selector: str, *, other: tuple[str, str] | None = None,
@@ -190,11 +193,11 @@ def stored_devices(database_url: str) -> dict[str, dict]:
 
 
 def push_jobs(database_url: str) -> list[dict]:
-    """Every push job (state, selector, message row id, attempts), oldest first."""
+    """Every push job (state, selector, message row id, attempts, due time), oldest first."""
     rows = on_database(database_url, lambda conn: conn.execute(
         sa.select(jobs.c.state, jobs.c.payload, jobs.c.message_id, jobs.c.attempts,
-                  jobs.c.last_error, jobs.c.conversation)
+                  jobs.c.last_error, jobs.c.conversation, jobs.c.due_at)
         .where(jobs.c.kind == "push").order_by(jobs.c.id)).all())
     return [{"state": r.state, "selector": json.loads(r.payload)["selector"],
              "message_id": r.message_id, "attempts": r.attempts, "error": r.last_error,
-             "conversation": r.conversation} for r in rows]
+             "conversation": r.conversation, "due_at": utc(r.due_at)} for r in rows]

@@ -8,6 +8,7 @@ was pushed they read from the fake service.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -90,6 +91,7 @@ def test_no_device_is_pushed_for_a_message_it_sent(push_service, adapter, http, 
     assert [job["selector"] for job in push_jobs(database)] == [S2]
     alice.send_ok(BOB, "to bob", device="phone")
     assert [job["selector"] for job in push_jobs(database)] == [S2, S4]
+    pushed(push_service, "bob-tablet", 1)  # else the next would ride on its waiting push
     alice.send_ok(BOB, "sent without an installid")
     assert sorted(job["selector"] for job in push_jobs(database)[2:]) == [S3, S4]
     assert pushed(push_service, "alice-desk", 1)[0]["Message"] == "note to self"
@@ -196,3 +198,43 @@ def test_the_badge_counts_unread_messages_down_after_a_fetch_and_a_display_recei
     assert receipt_push["Badge"] == 0
     [stored] = alice.received()
     assert stored["sms_id"] == receipt_push["Id"] and stored["content_type"] == RECEIPT
+
+
+BURST = 30
+
+
+def test_a_burst_rings_each_device_once_per_interval_with_the_newest_id_and_badge(
+        push_service, start_adapter, add_account):
+    # Issue 10 point 8: one push job per message per device, 37 minutes behind.
+    interval = 2.0
+    adapter = start_adapter(push_toml(push_service, min_interval=interval))
+    tokens = {S1: "t1", S2: "t2", S3: "t3"}
+    with adapter.client() as http:
+        alice = make_user(http, add_account, "alice", ALICE)
+        bob = make_user(http, add_account, "bob", BOB)
+        for selector, token in tokens.items():
+            register(http, bob, selector, token)
+        started = time.monotonic()
+        for n in range(1, BURST + 1):
+            alice.send_ok(BOB, f"burst {n}")
+        elapsed = time.monotonic() - started
+        # bob's account held nothing before: the burst's newest is his sms_id BURST.
+        lasts = {token: wait_for(lambda token=token: push_service.to(token)[-1:] and
+                                 push_service.to(token)[-1]["Id"] == str(BURST) and
+                                 push_service.to(token)[-1], what=f"the newest push to {token}")
+                 for token in tokens.values()}
+        assert bob.received()[-1]["sms_id"] == str(BURST)
+
+    jobs = push_jobs(adapter.config.database_url)
+    # One at once, one for each interval the burst lasted, one after it.
+    most = 2 + int(elapsed // interval)
+    for selector, token in tokens.items():
+        mine = [job for job in jobs if job["selector"] == selector]
+        assert 1 <= len(mine) <= most < BURST
+        assert len(push_service.to(token)) == len(mine)
+        assert {job["state"] for job in mine} == {"done"}
+        due = [job["due_at"] for job in mine]
+        assert all((b - a).total_seconds() >= interval for a, b in zip(due, due[1:]))
+        last = lasts[token]
+        assert (last["Message"], last["Badge"], last["Sound"]) == (f"burst {BURST}", BURST,
+                                                                  "default")

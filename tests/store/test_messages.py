@@ -6,6 +6,7 @@ import pytest
 
 from adapter.passwords import hash_password
 from adapter.store import INBOUND, OUTBOUND, NewMessage, Store
+from tests.store.history import insert_received_history
 
 pytestmark = pytest.mark.anyio
 PASSWORD_HASH = hash_password("pw")
@@ -78,3 +79,26 @@ async def test_removing_an_account_keeps_a_shared_number_for_the_other(store):
     assert await store.remove_account("bob") == 0
     assert [a.username for a in await store.list_accounts()] == ["alice", "bob2"]
     assert await store.remove_account("bob") is None
+
+
+async def drain_received(store, account_id: int, device: str, cursor: int | None) -> list[int]:
+    """Fetch as the app does (each time from the newest id it got) until nothing comes."""
+    fetched = []
+    for _ in range(100):
+        pages = await store.fetch(account_id, device, {INBOUND: cursor, OUTBOUND: None}, 100)
+        if not pages[INBOUND]:
+            return fetched
+        fetched += [m.sms_id for m in pages[INBOUND]]
+        cursor = fetched[-1]
+    raise AssertionError("never drained")
+
+
+async def test_a_device_new_to_the_adapter_pages_forward_from_the_cursor_it_reports(store):
+    # Issue 10 point 9: the newest 100 only, and 5001-7200 were never fetched.
+    bob = await store.account("bob")
+    await insert_received_history(store, bob.id, 7_300, peer="+12025550101")
+    assert await drain_received(store, bob.id, "new-tablet", 5000) == list(range(5001, 7301))
+    # Only an empty cursor, or one beyond the newest id (a device that knew
+    # another database), means the recent window.
+    assert await drain_received(store, bob.id, "new-phone", None) == list(range(7201, 7301))
+    assert await drain_received(store, bob.id, "other-db", 9000) == list(range(7201, 7301))
