@@ -161,7 +161,8 @@ def create_app(config: Config, store: Store | None = None) -> AccessLog:
         router = Router(own_store, carriers, on_queued=dispatcher.wake,
                         max_segments=config.limits.segments_per_message)
         app.state.services = Services(config=config, store=own_store,
-                                      credentials=CredentialCache(), router=router)
+                                      credentials=CredentialCache(cost=config.passwords),
+                                      router=router)
         app.state.dispatcher = dispatcher
         app.state.refused_callbacks = WarningThrottle(hooks.log)
         worker = asyncio.create_task(dispatcher.run(), name="dispatcher")

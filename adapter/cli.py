@@ -173,7 +173,8 @@ async def cmd_account_add(args, config: Config, store: Store) -> None:
             raise CommandError(f"--number: {args.provider!r} ({kind}) cannot send from "
                                f"{number}, a number of {region_of(number) or 'no known country'}")
     display_name = _display_name(args.display_name)
-    password_hash = passwords.hash_password(_password(args, f"password for {username}"))
+    password_hash = passwords.hash_password(_password(args, f"password for {username}"),
+                                            config.passwords)
     try:
         await store.create_account(
             username=username, password_hash=password_hash, number=number,
@@ -210,7 +211,8 @@ async def cmd_account_remove(args, config: Config, store: Store) -> None:
 
 async def cmd_account_passwd(args, config: Config, store: Store) -> None:
     await _existing(store, args.username)
-    password_hash = passwords.hash_password(_password(args, f"new password for {args.username}"))
+    password_hash = passwords.hash_password(
+        _password(args, f"new password for {args.username}"), config.passwords)
     await store.set_password_hash(args.username, password_hash)
     print(f"changed the password of {args.username}")
 

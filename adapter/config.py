@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from .messaging.multipart import MAX_WAIT_SECONDS
+from .passwords import HashCost
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/adapter.sqlite3"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
@@ -103,6 +104,7 @@ class Config:
     push: PushConfig = field(default_factory=PushConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    passwords: HashCost = field(default_factory=HashCost)
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     source: str = "built-in defaults"
 
@@ -157,7 +159,7 @@ class _ConfigReader:
     TOP_LEVEL = {
         "database_url", "public_url", "default_region", "max_request_bytes",
         "fetch_page_size", "max_header_bytes", "header_timeout_seconds", "push", "providers",
-        "outbox", "limits",
+        "outbox", "limits", "passwords",
     }
 
     def __init__(self, source: str, base_dir: Path, from_environment: Mapping[str, str]):
@@ -210,11 +212,24 @@ class _ConfigReader:
                     "limits.segments_per_message",
                     limits_raw.get("segments_per_message", LimitsConfig.segments_per_message)),
             ),
+            passwords=self._hash_cost(self._table(raw, "passwords")),
             providers={
                 name: self._provider(name, table) for name, table in providers_raw.items()
             },
             source=self.source,
         )
+
+    def _hash_cost(self, table: Mapping[str, Any]) -> HashCost:
+        self._reject_unknown(table, set(HashCost.__dataclass_fields__), "passwords.")
+        defaults = HashCost()
+        cost = HashCost(**{
+            key: self._positive_number(f"passwords.{key}", table.get(key, getattr(defaults, key)),
+                                       int)
+            for key in HashCost.__dataclass_fields__})
+        if cost.memory_kib < 8 * cost.parallelism:  # argon2's own floor
+            raise self.fail("passwords.memory_kib", "must be at least 8 times "
+                                                    "passwords.parallelism")
+        return cost
 
     def _reject_unknown(self, table: Mapping[str, Any], known: set[str], prefix: str) -> None:
         for key in table:

@@ -12,34 +12,63 @@ process) invalidates it at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 
 import anyio.to_thread
+import argon2
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
-# Verified against when the username is unknown, so that answer takes as long
-# as a wrong password and does not reveal which usernames exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+@dataclass(frozen=True)
+class HashCost:
+    """argon2id's cost (``[passwords]``): argon2-cffi's defaults (RFC 9106's
+    low-memory profile) unless the operator says otherwise. A cheaper
+    setting only affects passwords hashed under it: a hash carries its own
+    parameters, and verifying reads them from there."""
+
+    time_cost: int = argon2.DEFAULT_TIME_COST
+    memory_kib: int = argon2.DEFAULT_MEMORY_COST
+    parallelism: int = argon2.DEFAULT_PARALLELISM
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+DEFAULT_COST = HashCost()
+
+
+@functools.cache
+def _hasher(cost: HashCost) -> PasswordHasher:
+    return PasswordHasher(time_cost=cost.time_cost, memory_cost=cost.memory_kib,
+                          parallelism=cost.parallelism)
+
+
+@functools.cache
+def _dummy_hash(cost: HashCost) -> str:
+    """Verified against when the username is unknown, so that answer takes as
+    long as a wrong password and does not reveal which usernames exist.
+    Made on first use, not at import: every CLI command imports this."""
+    return _hasher(cost).hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str, cost: HashCost = DEFAULT_COST) -> str:
+    return _hasher(cost).hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher(DEFAULT_COST).verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
 class CredentialCache:
-    def __init__(self, lifetime_seconds: float = 600.0, max_entries: int = 100_000):
+    def __init__(self, lifetime_seconds: float = 600.0, max_entries: int = 100_000,
+                 cost: HashCost = DEFAULT_COST):
+        self._cost = cost
         self._key = secrets.token_bytes(32)
         self._lifetime = lifetime_seconds
         self._max_entries = max_entries
@@ -76,7 +105,7 @@ class CredentialCache:
     async def check(self, username: str, password: str, password_hash: str | None) -> bool:
         """True when ``password`` matches ``password_hash`` (None: unknown user)."""
         if password_hash is None:
-            await self._verify(_DUMMY_HASH, password)
+            await self._verify(_dummy_hash(self._cost), password)
             return False
         digest = self._digest(username, password)
         if self._remembered(digest, password_hash):

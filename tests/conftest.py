@@ -82,6 +82,9 @@ def config_file(tmp_path: Path, database_url: str) -> Path:
     path.write_text(
         f'database_url = "{database_url}"\n'
         'public_url = "http://127.0.0.1:1"\n'
+        # argon2id at its floor: tests hash and check hundreds of passwords
+        # (production keeps argon2-cffi's defaults; tests/test_passwords.py).
+        "[passwords]\ntime_cost = 1\nmemory_kib = 8\nparallelism = 1\n"
         # Retries in tests come quickly; the backoff shape is the same.
         "[outbox]\nretry_base_seconds = 0.05\nretry_max_seconds = 0.5\npoll_seconds = 0.05\n"
     )

@@ -4,10 +4,12 @@ import pytest
 
 from adapter.dispatch import RetryPolicy
 from adapter.http_client import new_http_client
-from adapter.passwords import hash_password
+from adapter.passwords import HashCost, hash_password
 from adapter.push import PushClient, Pusher
 from adapter.store import NewMessage, Registration, Store, TokenPair
 from tests.push.fake_push import push_service  # noqa: F401 (fixture)
+
+CHEAP_HASH = hash_password("pw", HashCost(1, 8, 1))
 
 pytestmark = pytest.mark.anyio
 WORKER = "test-worker"
@@ -19,7 +21,7 @@ async def store(config):
     store = Store(config.database_url)
     await store.migrate()
     for username, number in [("alice", "+12025550101"), ("bob", BOB)]:
-        await store.create_account(username=username, password_hash=hash_password("pw"),
+        await store.create_account(username=username, password_hash=CHEAP_HASH,
                                    number=number, provider=None, display_name=None)
     yield store
     await store.close()

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from adapter.passwords import hash_password
+from adapter.passwords import HashCost, hash_password
 from adapter.store import AccountGone, NewMessage, Registration, Store, TokenPair
 from adapter.store import removal
 from adapter.store.schema import (
@@ -14,7 +14,7 @@ from adapter.store.schema import (
 )
 
 pytestmark = pytest.mark.anyio
-PASSWORD_HASH = hash_password("pw")
+PASSWORD_HASH = hash_password("pw", HashCost(1, 8, 1))
 ALICE, BOB, NOBODY = "+12025550101", "+12025550102", "+12025550199"
 
 
