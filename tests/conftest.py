@@ -6,7 +6,9 @@ entry point, and requests travel over a real socket to uvicorn.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -22,6 +24,7 @@ from adapter import cli
 from tests import postgresql
 from adapter.app import create_app
 from adapter.config import Config, load_config
+from adapter.store import Store
 
 
 def pytest_addoption(parser):
@@ -66,12 +69,59 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str =
 
 
 @pytest.fixture
-def database_url(database_engine: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database on the engine this test run is for."""
+def empty_database_url(database_engine: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database with nothing in it, not even the schema, on the
+    engine this test run is for (for tests of migrations)."""
     if database_engine == "sqlite":
-        yield f"sqlite:///{tmp_path}/adapter.sqlite3"
+        yield f"sqlite:///{tmp_path}/empty.sqlite3"
     else:
         with postgresql.fresh_database() as url:
+            yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Iterator[Callable[[str], str]]:
+    """Per engine, a database migrated once per test session: what a test
+    gets as ``database_url`` is a copy, which costs a fraction of running
+    every migration again. Returns a path (SQLite) or a database name."""
+    made: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+
+        def template(engine: str) -> str:
+            if engine not in made:
+                if engine == "sqlite":
+                    path = tmp_path_factory.mktemp("template") / "adapter.sqlite3"
+                    url, made[engine] = f"sqlite:///{path}", str(path)
+                else:
+                    url = stack.enter_context(postgresql.fresh_database())
+                    made[engine] = url.rsplit("/", 1)[1]
+                asyncio.run(_migrate(url))
+            return made[engine]
+
+        yield template
+
+
+async def _migrate(url: str) -> None:
+    store = Store(url)
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def database_url(database_engine: str, tmp_path: Path, migrated_template) -> Iterator[str]:
+    """A fresh database on the engine this test run is for, with the schema
+    in place and nothing else (``empty_database_url`` has no schema)."""
+    template = migrated_template(database_engine)
+    if database_engine == "sqlite":
+        path = tmp_path / "adapter.sqlite3"
+        # Owner-only, as the adapter makes its own database file.
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as copy:
+            copy.write(Path(template).read_bytes())
+        yield f"sqlite:///{path}"
+    else:
+        with postgresql.fresh_database(template) as url:
             yield url
 
 

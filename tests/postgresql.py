@@ -36,12 +36,20 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
+def url_of(name: str) -> str:
+    return make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
+
+
 @contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
+def fresh_database(template: str | None = None) -> Iterator[str]:
+    """A new database, empty or a copy of ``template`` (a database nobody
+    is connected to: PostgreSQL copies it file by file, much faster than
+    running the migrations again)."""
     name = f"adapter_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"{copy}'))
     try:
-        yield make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
+        yield url_of(name)
     finally:
         try:
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -116,7 +116,8 @@ def test_a_carrier_number_must_be_one_the_carrier_can_send_from(config_file):
                    "--provider", "voip", "--password", "p").returncode == 0
 
 
-def test_migrate_is_idempotent(config_file):
+def test_migrate_is_idempotent(config_file, empty_database_url):
+    config_file.write_text(f'database_url = "{empty_database_url}"\n')
     first = adapter(config_file, "migrate")
     assert first.returncode == 0 and "applied migrations 1" in first.stdout
     second = adapter(config_file, "migrate")

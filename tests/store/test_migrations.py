@@ -28,14 +28,14 @@ def migrate(url):
     return on_store(url, lambda store: store.migrate())
 
 
-def test_migrate_applies_every_step_once(database_url):
-    assert migrate(database_url) == [v for v, _, _ in MIGRATIONS]
-    assert migrate(database_url) == []
+def test_migrate_applies_every_step_once(empty_database_url):
+    assert migrate(empty_database_url) == [v for v, _, _ in MIGRATIONS]
+    assert migrate(empty_database_url) == []
 
 
-def test_processes_starting_together_migrate_once(database_url):
+def test_processes_starting_together_migrate_once(empty_database_url):
     async def race(store):
-        others = [Store(database_url) for _ in range(3)]
+        others = [Store(empty_database_url) for _ in range(3)]
         try:
             results = await asyncio.gather(store.migrate(), *(o.migrate() for o in others))
         finally:
@@ -43,7 +43,7 @@ def test_processes_starting_together_migrate_once(database_url):
                 await other.close()
         return results
 
-    results = on_store(database_url, race)
+    results = on_store(empty_database_url, race)
     assert sorted(map(len, results)) == [0, 0, 0, len(MIGRATIONS)]
 
 
@@ -59,12 +59,12 @@ def describe_schema(conn: sa.Connection) -> dict:
     }
 
 
-def test_migrated_database_matches_the_schema_module(database_url):
+def test_migrated_database_matches_the_schema_module(empty_database_url):
     async def inspect(store):
         await store.migrate()
         return await store._db.migrate(describe_schema)
 
-    migrated = on_store(database_url, inspect)
+    migrated = on_store(empty_database_url, inspect)
     assert set(migrated) == set(metadata.tables)
     for table in metadata.sorted_tables:
         columns, indexes, primary_key = migrated[table.name]
@@ -98,7 +98,7 @@ def test_unusable_database_urls_are_refused(url):
         Store(url)
 
 
-def test_parts_held_before_migration_6_are_kept_and_get_their_wait(database_url):
+def test_parts_held_before_migration_6_are_kept_and_get_their_wait(empty_database_url):
     """Parts held under the old key (provider, group, position) are copied, and
     each group gets the job that delivers it if its other parts never come."""
     first = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -130,7 +130,7 @@ def test_parts_held_before_migration_6_are_kept_and_get_their_wait(database_url)
         assert await store.migrate() == [v for v, _, _ in MIGRATIONS if v >= 6]
         return await store._db.migrate(held)
 
-    parts, [job] = on_store(database_url, work)
+    parts, [job] = on_store(empty_database_url, work)
     assert [(p["sender"], p["recipient"], p["group_id"], p["position"], p["body"])
             for p in parts] == [("+447700900123", "+12025550101", "uid-1", 1, "one"),
                                 ("+447700900123", "+12025550101", "uid-1", 3, "three")]

@@ -114,8 +114,8 @@ def _first_two_migrations(conn):
             version=version, description=description, applied_at=datetime.now(UTC)))
 
 
-async def test_migration_3_counts_earlier_messages_as_read(database_url):
-    store = Store(database_url)
+async def test_migration_3_counts_earlier_messages_as_read(empty_database_url):
+    store = Store(empty_database_url)
     try:
         await store._db.migrate(_first_two_migrations)
         await store.create_account(username="bob", password_hash=PASSWORD_HASH, number=BOB,
