@@ -1,8 +1,18 @@
-"""The command line, run as operators run it: ``python -m adapter ...``."""
+"""The command line, run as operators run it: ``python -m adapter ...``.
+
+Most commands go through the CLI's entry point in this process
+(:func:`adapter`), its stdin, stdout, stderr and environment as a process
+would have them; a real ``python -m adapter`` (:func:`adapter_process`)
+where only a process shows it: the entry point itself, ``serve``, the
+working directory.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import os
 import re
 import subprocess
@@ -13,19 +23,58 @@ from pathlib import Path
 
 import pytest
 
+from adapter import cli
+from adapter.logs import OneLineFormatter
 from adapter.store import Store
 from tests.conftest import bound_socket, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def adapter(config_file, *args, env=None, input=None):
+def adapter_process(config_file, *args, env=None, input=None) -> subprocess.CompletedProcess:
     environment = without_adapter_variables()
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "adapter", "--config", str(config_file), *args],
         capture_output=True, text=True, env=environment, input=input, timeout=60,
     )
+
+
+def adapter(config_file, *args, env=None, input=None) -> subprocess.CompletedProcess:
+    """What :func:`adapter_process` would give, without starting a Python:
+    the same entry point, environment, stdin (not a terminal) and log lines
+    (the handler ``configure_logging`` gives a process) on stderr."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    log_lines = logging.StreamHandler(stderr)
+    log_lines.setFormatter(OneLineFormatter())
+    root = logging.getLogger()
+    saved_environment, saved_level = dict(os.environ), root.level
+    os.environ.clear()
+    os.environ.update({**without_adapter_variables_of(saved_environment), **(env or {})})
+    root.addHandler(log_lines)
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
+                _stdin(io.StringIO(input or "")):
+            try:
+                code = cli.main(["--config", str(config_file), *args])
+            except SystemExit as exit:  # argparse: --help, usage errors
+                code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    finally:
+        root.removeHandler(log_lines)
+        root.setLevel(saved_level)
+        os.environ.clear()
+        os.environ.update(saved_environment)
+    return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _stdin(stream):
+    saved, sys.stdin = sys.stdin, stream
+    try:
+        yield
+    finally:
+        sys.stdin = saved
 
 
 def assert_one_line_error(result, *fragments):
@@ -46,6 +95,12 @@ def test_every_command_has_help(config_file, command):
     result = adapter(config_file, *command, "--help")
     assert result.returncode == 0
     assert "usage:" in result.stdout
+
+
+def test_python_m_adapter_is_the_entry_point(config_file):
+    result = adapter_process(config_file, "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout
+    assert_one_line_error(adapter_process(config_file, "account-xml", "nobody"), "nobody")
 
 
 def test_account_lifecycle(config_file):
@@ -195,7 +250,11 @@ VOIPMS = '[providers.voip]\ntype = "voipms"\napi_username = "u"\napi_password = 
 
 
 def without_adapter_variables() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")}
+    return without_adapter_variables_of(os.environ)
+
+
+def without_adapter_variables_of(environment) -> dict[str, str]:
+    return {k: v for k, v in environment.items() if not k.startswith("ADAPTER_")}
 
 
 @pytest.mark.parametrize("database_url, fragment", [
@@ -208,7 +267,9 @@ def without_adapter_variables() -> dict[str, str]:
 def test_an_unusable_database_is_one_line(tmp_path, database_url, fragment, command):
     config_file = tmp_path / "adapter.toml"
     config_file.write_text(f'database_url = "{database_url.format(tmp_path=tmp_path)}"\n')
-    result = adapter(config_file, *command)
+    # serve's pre-flight is a process's start-up: run it as one.
+    run = adapter_process if command[0] == "serve" else adapter
+    result = run(config_file, *command)
     assert_one_line_error(result, fragment)
     assert "pw" not in result.stderr
 
