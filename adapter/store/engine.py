@@ -100,15 +100,25 @@ def _in_savepoint(raw: sqlite3.Connection, work: Work[T]) -> tuple[T | None, Bas
 
 
 def _chain(task: asyncio.Future, future: asyncio.Future) -> None:
+    """Hand ``task``'s outcome to the caller's ``future``; a caller that gives
+    up cancels the task (a thread job not yet begun then never runs)."""
     def copy(done: asyncio.Future) -> None:
-        if future.cancelled():
+        error = None if done.cancelled() else done.exception()  # retrieved either way
+        if future.done():
             return
-        if done.exception() is not None:
-            future.set_exception(done.exception())
+        if done.cancelled():
+            future.cancel()
+        elif error is not None:
+            future.set_exception(error)
         else:
             future.set_result(done.result())
 
+    def give_up(caller: asyncio.Future) -> None:
+        if caller.cancelled():
+            task.cancel()
+
     task.add_done_callback(copy)
+    future.add_done_callback(give_up)
 
 
 def _private_file(path: Path) -> None:
@@ -213,7 +223,12 @@ class SQLiteRunner:
         return await future
 
     def _flush(self) -> None:
-        batch, self._pending = self._pending, []
+        # A write cancelled before its turn is not run: its caller has been
+        # told it did not happen.
+        batch = [(work, future) for work, future in self._pending if not future.cancelled()]
+        self._pending = []
+        if not batch:
+            return
         raw = self._loop_raw
         try:
             raw.execute("BEGIN IMMEDIATE")

@@ -15,23 +15,71 @@ import functools
 import sqlite3
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.dialects import sqlite
 
-DIALECT = pysqlite.dialect(paramstyle="qmark")
+# SQLAlchemy's SQLite dialect renders "?" placeholders, as sqlite3 takes them.
+DIALECT = sqlite.dialect()
 
 
-@dataclass(frozen=True)
 class _Plan:
-    sql: str
-    # (name, value when the caller gives none, type conversion or None), in
-    # placeholder order.
-    binds: tuple[tuple[str, Any, Any], ...]
-    row_type: type | None
-    result_processors: tuple
+    """A statement compiled once, ready to run on sqlite3.
+
+    Built from public SQLAlchemy only: ``Compiled.params``,
+    ``SQLCompiler.construct_expanded_state`` (the final SQL, placeholder
+    order and IN-list expansion), ``SQLCompiler.binds`` and the types'
+    ``bind_processor`` / ``result_processor``.
+    """
+
+    __slots__ = ("sql", "binds", "result_processors", "row_type")
+
+    def __init__(self, statement: sa.ClauseElement, column_keys: tuple[str, ...] | None):
+        compiled = statement.compile(dialect=DIALECT,
+                                     column_keys=list(column_keys) if column_keys else None)
+        # The values the statement carries (literals, in_() lists, bindparam
+        # defaults); a caller's parameters replace them by name. Passing
+        # them in also keeps a bindparam without a value from being refused
+        # here: it is the caller's to give.
+        expanded = compiled.construct_expanded_state(compiled.params, escape_names=False)
+        self.sql = expanded.statement
+        # (name, value when the caller gives none, type conversion or None),
+        # in placeholder order.
+        self.binds = tuple((name, expanded.parameters.get(name),
+                            _bind_processor(compiled, expanded.processors, name))
+                           for name in expanded.positiontup or ())
+        # Result columns, in the order the statement renders them; the row's
+        # field names come from the cursor (the labels SQLAlchemy keys its
+        # rows by), on first use.
+        columns = getattr(statement, "exported_columns", ())
+        self.result_processors = tuple(
+            column.type.dialect_impl(DIALECT).result_processor(DIALECT, None)
+            for column in columns)
+        self.row_type: type | None = None
+
+    def rows(self, cursor: sqlite3.Cursor) -> list:
+        rows = cursor.fetchall()
+        if not rows:
+            return rows
+        row_type, processors = self.row_type, self.result_processors
+        if row_type is None:
+            names = [column[0] for column in cursor.description]
+            if processors and len(processors) != len(names):
+                raise TypeError(f"fastsqlite: {len(names)} result columns, but the statement "
+                                f"declares {len(processors)}: {self.sql}")
+            row_type = self.row_type = namedtuple("Row", names, rename=True)
+        if any(processors):
+            return [row_type(*(p(v) if p else v for p, v in zip(processors, row)))
+                    for row in rows]
+        return [row_type(*row) for row in rows]
+
+
+def _bind_processor(compiled: sa.Compiled, expanded_processors: Mapping, name: str):
+    if name in expanded_processors:  # an element of an expanded IN list
+        return expanded_processors[name]
+    bind = compiled.binds.get(name)
+    return None if bind is None else bind.type.dialect_impl(DIALECT).bind_processor(DIALECT)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -40,27 +88,7 @@ def _plan(statement: sa.ClauseElement, column_keys: tuple[str, ...] | None) -> _
     # another statement while its plan is cached. Module-level statements
     # (the hot ones) are compiled once; statements built per call compile
     # each time, which is correct, just slower.
-    # render_postcompile: IN lists become plain placeholders now.
-    compiled = statement.compile(dialect=DIALECT,
-                                 column_keys=list(column_keys) if column_keys else None,
-                                 compile_kwargs={"render_postcompile": True})
-    columns = getattr(compiled, "_result_columns", None) or []
-    row_type = None
-    processors: tuple = ()
-    if columns:
-        names = [c[0] for c in columns]
-        row_type = namedtuple("Row", names, rename=True)
-        processors = tuple(c[3].dialect_impl(DIALECT).result_processor(DIALECT, None)
-                           for c in columns)
-    defaults = compiled.construct_params(_check=False)
-    converters = compiled._bind_processors
-    return _Plan(
-        sql=str(compiled),
-        binds=tuple((name, defaults.get(name), converters.get(name))
-                    for name in compiled.positiontup or ()),
-        row_type=row_type,
-        result_processors=processors,
-    )
+    return _Plan(statement, column_keys)
 
 
 class Result:
@@ -120,15 +148,7 @@ class Connection:
         cursor = self.raw.execute(plan.sql, self._parameters(plan, params))
         if cursor.description is None:
             return Result([], cursor.rowcount)
-        rows = cursor.fetchall()
-        row_type, processors = plan.row_type, plan.result_processors
-        if rows and row_type is not None:
-            if any(processors):
-                rows = [row_type(*(p(v) if p else v for p, v in zip(processors, row)))
-                        for row in rows]
-            else:
-                rows = [row_type(*row) for row in rows]
-        return Result(rows, cursor.rowcount)
+        return Result(plan.rows(cursor), cursor.rowcount)
 
     def _execute_many(self, statement: sa.ClauseElement, rows: Sequence[Mapping]) -> Result:
         if not rows:
