@@ -112,10 +112,11 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _RECORD_ATTRIBUTES:
                 fields[key] = value
+        # Not record.exc_text: another handler's formatter may have left its
+        # own layout of the traceback there (OneLineFormatter's "  | " lines).
         if record.exc_info:
-            # Cached like logging.Formatter does: every handler formats it once.
-            record.exc_text = record.exc_text or self.formatException(record.exc_info)
-        if record.exc_text:
+            fields["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
             fields["exception"] = record.exc_text
         if record.stack_info:
             fields["stack"] = self.formatStack(record.stack_info)
@@ -126,11 +127,11 @@ FORMATTERS: dict[str, type[logging.Formatter]] = {"text": OneLineFormatter, "jso
 
 
 class TurnBufferedStderr(logging.StreamHandler):
-    """stderr (as it is when the handler is made), written once per turn of
-    the event loop: an idle server writes each record at once, a busy one
-    many records per system call. A write and a flush per access line was
-    most of what the access log used to cost (bench/RESULTS.md). Without a
-    running event loop in the emitting thread, a record is written at once."""
+    """stderr (as it is when the handler is made), written at the end of the
+    event loop's turn: an idle server writes each record at once, a busy one
+    many records (an access record per request) in one system call rather
+    than one each. Without a running event loop in the emitting thread, a
+    record is written at once."""
 
     def __init__(self):
         super().__init__(sys.stderr)
@@ -202,8 +203,8 @@ def configure_logging(level: int = logging.INFO, log_format: str = "text") -> No
     """Records of every logger to stderr, one line each (see the module docstring)."""
     handler = TurnBufferedStderr()
     handler.setFormatter(FORMATTERS[log_format]())
-    logging.basicConfig(level=level, handlers=[handler])
-    if log_format == "json":
+    logging.basicConfig(level=level, handlers=[handler])  # unless the root has handlers already
+    if log_format == "json" and handler in logging.getLogger().handlers:
         _log_what_python_would_print()
     # httpx2 logs each outbound request at INFO with its URL, and a base_url
     # or push URL may carry credentials (user:password@host, a key in the

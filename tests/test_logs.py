@@ -71,6 +71,7 @@ def test_as_json_a_record_is_one_object_on_one_line_with_its_traceback_as_a_fiel
     except ValueError:
         message = record("it failed on %s", f"/x\r\n{FORGED}", exc_info=sys.exc_info())
     message.carrier = "voip"  # as extra= sets it
+    OneLineFormatter().format(message)  # another handler's first, as an operator may add one
     line = JsonFormatter().format(message)
     assert "\n" not in line and "\u2028" not in line and line.isascii()
     fields = json.loads(line)
@@ -79,6 +80,7 @@ def test_as_json_a_record_is_one_object_on_one_line_with_its_traceback_as_a_fiel
         "level": "WARNING", "logger": "adapter", "message": f"it failed on /x\r\n{FORGED}",
         "carrier": "voip"}
     assert fields["exception"].startswith("Traceback (most recent call last):\n")
+    assert CONTINUATION not in fields["exception"]
     assert fields["exception"].endswith(f"ValueError: bad value\n{FORGED}\u2028")
     assert not {"args", "msg", "exc_info", "levelno", "color_message"} & set(fields)
 
