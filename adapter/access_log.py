@@ -42,7 +42,7 @@ def mask_query(query: str) -> str:
 
 
 class AccessLog:
-    """Pure ASGI middleware writing one line per request, secrets masked."""
+    """Pure ASGI middleware logging one record per request, secrets masked."""
 
     def __init__(self, app):
         self.app = app

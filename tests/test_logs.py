@@ -53,6 +53,12 @@ def test_a_record_is_one_line_whatever_its_message_holds():
     assert RECORD.match(line) and line.endswith(f"/x\\r\\n{FORGED}\\u2028")
 
 
+def test_a_record_without_a_traceback_is_the_line_logging_would_make_of_the_format():
+    formatter = OneLineFormatter()
+    for message in (record("plain %s", "text"), record("a\nb %d", 1)):
+        assert formatter.format(message) == logging.Formatter.format(formatter, message)
+
+
 def test_a_traceback_follows_on_indented_lines_that_cannot_pass_for_records():
     try:
         raise ValueError(f"bad value\n{FORGED}\r{FORGED}")
