@@ -373,16 +373,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging()
+    config = None
     try:
         config = load_config(getattr(args, "config", None))
+        configure_logging(log_format=config.log_format)
         if inspect.iscoroutinefunction(args.handler):
             asyncio.run(run_with_store(args.handler, args, config))
         else:
             args.handler(args, config)
     except (ConfigError, CommandError, DatabaseUrlError, DatabaseUnavailable,
             account_xml.AccountXmlError) as exc:
-        print(f"adapter: {exc}", file=sys.stderr)
+        if config is not None and config.log_format == "json":
+            log.error("%s", exc)  # one JSON object, like every other line then
+        else:
+            print(f"adapter: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
         return 130

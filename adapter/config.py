@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from .logs import FORMATTERS as LOG_FORMATS
 from .messaging.multipart import MAX_WAIT_SECONDS
 from .passwords import HashCost
 
@@ -106,6 +107,8 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     passwords: HashCost = field(default_factory=HashCost)
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    # How `serve` writes its log to stderr: "text" lines or "json" objects (adapter.logs).
+    log_format: str = "text"
     source: str = "built-in defaults"
 
     def public(self, path: str) -> str:
@@ -159,7 +162,7 @@ class _ConfigReader:
     TOP_LEVEL = {
         "database_url", "public_url", "default_region", "max_request_bytes",
         "fetch_page_size", "max_header_bytes", "header_timeout_seconds", "push", "providers",
-        "outbox", "limits", "passwords",
+        "outbox", "limits", "passwords", "log_format",
     }
 
     def __init__(self, source: str, base_dir: Path, from_environment: Mapping[str, str]):
@@ -184,6 +187,10 @@ class _ConfigReader:
         self._reject_unknown(outbox_raw, set(defaults.__dataclass_fields__), "outbox.")
         limits_raw = self._table(raw, "limits")
         self._reject_unknown(limits_raw, set(LimitsConfig.__dataclass_fields__), "limits.")
+        log_format = raw.get("log_format", "text")
+        if not isinstance(log_format, str) or log_format not in LOG_FORMATS:
+            choices = " or ".join(f'"{name}"' for name in LOG_FORMATS)
+            raise self.fail("log_format", f"must be {choices}, got {log_format!r}")
         return Config(
             database_url=self._database_url(raw.get("database_url", DEFAULT_DATABASE_URL)),
             public_url=self._http_url("public_url", raw.get("public_url", DEFAULT_PUBLIC_URL)),
@@ -216,6 +223,7 @@ class _ConfigReader:
             providers={
                 name: self._provider(name, table) for name, table in providers_raw.items()
             },
+            log_format=log_format,
             source=self.source,
         )
 

@@ -1,7 +1,10 @@
 """Configuration loading: file discovery, env overrides, defaults, named errors."""
 
+import tomllib
+
 import pytest
 
+from adapter import cli
 from adapter.config import (
     DEFAULT_PUBLIC_URL, DEFAULT_PUSH_URL, ConfigError, load_config,
 )
@@ -190,3 +193,20 @@ def test_request_head_bounds(tmp_path, monkeypatch):
     config = load_config(str(write(tmp_path, "max_header_bytes = 16384\nheader_timeout_seconds = 3\n")),
                          environ={})
     assert (config.max_header_bytes, config.header_timeout_seconds) == (16384, 3.0)
+
+
+def test_log_format_is_text_or_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config(None, environ={}).log_format == "text"
+    for value in ("text", "json"):
+        path = write(tmp_path, f'log_format = "{value}"')
+        assert load_config(str(path), environ={}).log_format == value
+
+
+@pytest.mark.parametrize("value", ['"xml"', '"JSON"', '""', "1", '["json"]', "{}"])
+def test_any_other_log_format_is_one_line_naming_the_key(tmp_path, capsys, value):
+    path = write(tmp_path, f"log_format = {value}")
+    assert cli.main(["--config", str(path), "migrate"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"adapter: config error in {path}: key 'log_format': ")
+    assert line.endswith(f'must be "text" or "json", got {tomllib.loads(f"v = {value}")["v"]!r}')

@@ -1,14 +1,17 @@
 """The log: one line per record, and no secret in anything ``serve`` writes.
 
-The formatter is tested on records; then a real ``python -m adapter serve``
-gets every kind of request that leaves a trace in its log (ours or
-uvicorn's), each carrying a password, a push token or a webhook secret and
-attempts to forge a line, and all the process wrote is read.
+The formatters and the stderr handler are tested on records; then a real
+``python -m adapter serve``, once per ``log_format``, gets every kind of
+request that leaves a trace in its log (ours or uvicorn's), each carrying a
+password, a push token or a webhook secret and attempts to forge a line,
+and all the process wrote is read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import logging
 import os
 import re
@@ -22,13 +25,16 @@ from urllib.parse import quote
 import pytest
 
 from adapter.acrobits.push_tokens import CALL, LEGACY, OTHER
-from adapter.logs import CONTINUATION, OneLineFormatter, WarningThrottle, escape
+from adapter.logs import (
+    CONTINUATION, JsonFormatter, OneLineFormatter, TurnBufferedStderr, WarningThrottle, escape,
+)
 from tests.conftest import run_cli, wait_for
 from tests.test_multiprocess import free_port, healthy
 
 RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) "
                     r"[\w.]+: ")
 FORGED = "1999-12-31 23:59:59,999 INFO adapter: forged"
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def record(message: str, *args, exc_info=None) -> logging.LogRecord:
@@ -47,6 +53,12 @@ def test_a_record_is_one_line_whatever_its_message_holds():
     assert RECORD.match(line) and line.endswith(f"/x\\r\\n{FORGED}\\u2028")
 
 
+def test_a_record_without_a_traceback_is_the_line_logging_would_make_of_the_format():
+    formatter = OneLineFormatter()
+    for message in (record("plain %s", "text"), record("a\nb %d", 1)):
+        assert formatter.format(message) == logging.Formatter.format(formatter, message)
+
+
 def test_a_traceback_follows_on_indented_lines_that_cannot_pass_for_records():
     try:
         raise ValueError(f"bad value\n{FORGED}\r{FORGED}")
@@ -59,6 +71,70 @@ def test_a_traceback_follows_on_indented_lines_that_cannot_pass_for_records():
     assert rest[-1] == f"{CONTINUATION}{FORGED}\\r{FORGED}"
 
 
+def test_as_json_a_record_is_one_object_on_one_line_with_its_traceback_as_a_field():
+    try:
+        raise ValueError(f"bad value\n{FORGED}\u2028")
+    except ValueError:
+        message = record("it failed on %s", f"/x\r\n{FORGED}", exc_info=sys.exc_info())
+    message.carrier = "voip"  # as extra= sets it
+    OneLineFormatter().format(message)  # another handler's first, as an operator may add one
+    line = JsonFormatter().format(message)
+    assert "\n" not in line and "\u2028" not in line and line.isascii()
+    fields = json.loads(line)
+    assert RFC3339_UTC.match(fields["time"])
+    assert {key: fields[key] for key in ("level", "logger", "message", "carrier")} == {
+        "level": "WARNING", "logger": "adapter", "message": f"it failed on /x\r\n{FORGED}",
+        "carrier": "voip"}
+    assert fields["exception"].startswith("Traceback (most recent call last):\n")
+    assert CONTINUATION not in fields["exception"]
+    assert fields["exception"].endswith(f"ValueError: bad value\n{FORGED}\u2028")
+    assert not {"args", "msg", "exc_info", "levelno", "color_message"} & set(fields)
+
+
+class Writes:
+    """A stream that keeps each write apart."""
+
+    def __init__(self):
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def stderr_handler(stream: Writes) -> TurnBufferedStderr:
+    handler = TurnBufferedStderr()
+    handler.setStream(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
+def test_on_the_event_loop_the_records_of_one_turn_are_written_together_after_it():
+    stream = Writes()
+    handler = stderr_handler(stream)
+
+    async def turns():
+        for text in ("one", "two"):
+            handler.handle(record(text))
+        assert stream.writes == []  # not yet: the turn goes on
+        await asyncio.sleep(0)
+        assert stream.writes == ["one\ntwo\n"]
+        handler.handle(record("three"))
+        await asyncio.sleep(0)
+
+    asyncio.run(turns())
+    assert stream.writes == ["one\ntwo\n", "three\n"]
+
+
+def test_without_an_event_loop_a_record_is_written_at_once():
+    stream = Writes()
+    handler = stderr_handler(stream)
+    handler.handle(record("one"))
+    assert stream.writes == ["one\n"]
+
+
 # -- the whole process ------------------------------------------------------------------
 
 PASSWORD = "pw7f3a9cSecret"
@@ -69,12 +145,14 @@ SECRETS = [PASSWORD, TOKEN, SECRET, BASIC]
 HEAD_LIMIT = 8192
 
 
-@pytest.fixture
-def served(tmp_path: Path):
-    """``serve`` on a new SQLite file, all it writes going to one file."""
+@pytest.fixture(params=["text", "json"])
+def served(request, tmp_path: Path):
+    """``serve`` on a new SQLite file, all it writes going to one file; its
+    ``log_format`` is ``served.log_format``."""
     port = free_port()
     config_file = tmp_path / "adapter.toml"
     config_file.write_text(
+        f'log_format = "{request.param}"\n'
         f'database_url = "sqlite:///{tmp_path}/adapter.sqlite3"\n'
         f'public_url = "http://127.0.0.1:{port}"\n'
         f"max_header_bytes = {HEAD_LIMIT}\nheader_timeout_seconds = 1\n"
@@ -98,7 +176,7 @@ def served(tmp_path: Path):
         wait_for(lambda: process.poll() is not None or healthy(url), timeout=30,
                  what="serve to answer")
         assert process.poll() is None, output.read_text()
-        yield port, process, output
+        yield port, process, output, request.param
     finally:
         if process.poll() is None:
             process.kill()
@@ -165,7 +243,7 @@ REQUESTS = {
 
 
 def test_nothing_serve_writes_holds_a_secret_or_a_forged_line(served):
-    port, process, output = served
+    port, process, output, log_format = served
     answers = {kind: exchange(port, raw) for kind, raw in REQUESTS.items()}
     assert answers["send"].startswith(b"HTTP/1.1 200 ")
     assert answers["push token"].startswith(b"HTTP/1.1 200 ")
@@ -182,12 +260,38 @@ def test_nothing_serve_writes_holds_a_secret_or_a_forged_line(served):
     for secret in SECRETS:
         assert secret not in written
     assert "WebSocket" not in written
-    for line in written.splitlines():
-        assert RECORD.match(line) or line.startswith(CONTINUATION), line
-        assert not line.startswith(FORGED[:10]), line
-    # The forged parts are there, on the lines of the requests that carried them.
-    assert f'"GET /\\r\\n{FORGED}\\n?password=***" 404' in written
-    assert "answered 431" in written and "no complete request head within 1 s" in written
+    if log_format == "text":
+        for line in written.splitlines():
+            assert RECORD.match(line) or line.startswith(CONTINUATION), line
+            assert not line.startswith(FORGED[:10]), line
+        # The forged parts are there, on the lines of the requests that carried them.
+        assert f'"GET /\\r\\n{FORGED}\\n?password=***" 404' in written
+        assert "answered 431" in written and "no complete request head within 1 s" in written
+    else:
+        records = [json.loads(line) for line in written.splitlines()]
+        for fields in records:
+            assert isinstance(fields, dict) and RFC3339_UTC.match(fields["time"]), fields
+            assert {"level", "logger", "message"} <= set(fields), fields
+        loggers = {fields["logger"] for fields in records}
+        assert {"adapter", "adapter.access", "adapter.http", "uvicorn.error"} <= loggers
+        # The forged parts are there, in the fields of the requests that carried them.
+        [forged] = [fields for fields in records if fields["logger"] == "adapter.access"
+                    and fields["path"] == f"/\r\n{FORGED}\n?password=***"]
+        assert forged["status"] == 404 and forged["method"] == "GET"
+        assert forged["client"] == "127.0.0.1" and forged["duration_ms"] >= 0
+        messages = " ".join(fields["message"] for fields in records)
+        assert "answered 431" in messages and "no complete request head within 1 s" in messages
+
+
+def test_as_json_an_error_that_stops_serve_is_a_json_line_too(tmp_path: Path):
+    (tmp_path / "file").write_text("")
+    config_file = tmp_path / "adapter.toml"
+    config_file.write_text(f'log_format = "json"\ndatabase_url = "sqlite:///{tmp_path}/file/db"\n')
+    done = subprocess.run([sys.executable, "-m", "adapter", "--config", str(config_file), "serve",
+                           "--port", str(free_port())], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    [fields] = [json.loads(line) for line in done.stderr.splitlines()]
+    assert fields["level"] == "ERROR" and f"{tmp_path}/file" in fields["message"]
 
 
 def test_a_throttled_warning_is_logged_at_most_once_a_minute_per_key(caplog):

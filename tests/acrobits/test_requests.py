@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ import pytest
 from lxml import etree
 
 from adapter.acrobits.requests import answer
+from adapter.logs import OneLineFormatter
 
 from tests.app_client import ALICE, BOB, FETCH, SEND, make_user, texts, xml_answer
 from tests.conftest import wait_for
@@ -293,23 +295,29 @@ def test_wrong_method_is_405_with_a_message(http):
 
 
 class AccessLogOutput:
-    """What the access log wrote to stderr (captured by ``capsys``) so far."""
+    """What the access log wrote so far, as `serve` writes it (adapter.logs)."""
 
-    def __init__(self, capsys):
-        self.capsys = capsys
-        self.text = ""
+    def __init__(self):
+        self.stream = io.StringIO()
+        self.handler = logging.StreamHandler(self.stream)
+        self.handler.setFormatter(OneLineFormatter())
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
 
     def lines(self, path: str) -> list[str]:
-        self.text += self.capsys.readouterr().err
         return [line for line in self.text.splitlines() if " adapter.access: " in line and path in line]
 
 
 @pytest.fixture
-def access_log(capsys):
+def access_log():
     logger = logging.getLogger("adapter.access")
-    level = logger.level
+    level, output = logger.level, AccessLogOutput()
     logger.setLevel(logging.INFO)  # as `serve` has it; the tests' root logger is at WARNING
-    yield AccessLogOutput(capsys)
+    logger.addHandler(output.handler)
+    yield output
+    logger.removeHandler(output.handler)
     logger.setLevel(level)
 
 
