@@ -1,0 +1,165 @@
+"""CPU per carrier request of the outbound HTTP client candidates, in one run.
+
+    python bench/bench_http.py [--seconds 10] [--rounds 2] [--today REV]
+
+Each candidate runs in a fresh process against a fake carrier in another
+(a raw asyncio server on loopback: a voip.ms-style form POST in, a small
+JSON answer out, keep-alive). Two loads: ``paced``, 40 requests/s for
+``--seconds`` to a carrier that answers in 2 s (80 in flight, at most 100);
+``flat``, as fast as 16 in flight go to a carrier that answers at once. The
+figure is the client process's CPU time (user + system, every thread) per
+request, its pacing loop included. Candidates: ``adapter`` (the product's
+client, adapter/http_client.py), ``httpx2`` alone (its httpcore pool), bare
+``aiohttp`` (the floor), and with ``--today REV`` the client of that commit
+(httpx2 over an aiohttp transport, before the single stack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import multiprocessing
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+FORM = {"api_username": "bench", "api_password": "secret", "method": "sendSMS",
+        "did": "2025550101", "dst": "2025550102", "message": "hello from the bench"}
+ANSWER = b'{"status": "success", "sms": 23434}'
+HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        % len(ANSWER))
+LOADS = {"paced": (2.0, 100), "flat": (0.0, 16)}  # the carrier's delay, most in flight
+
+
+def fake_carrier(port: multiprocessing.Value, delay: float) -> None:
+    async def serve(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                if delay:
+                    await asyncio.sleep(delay)
+                writer.write(HEAD + ANSWER)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=1024)
+        port.value = server.sockets[0].getsockname()[1]
+        await server.serve_forever()
+    asyncio.run(main())
+
+
+def client(name: str, today: str | None):
+    """``post(url) -> parsed JSON`` and ``close()`` for one candidate."""
+    auth = ("bench", "secret")
+    if name == "adapter":
+        from adapter.http_client import HttpClient, Timeout
+        http = HttpClient()
+
+        async def post(url):
+            answer = await http.post(url, form=FORM, auth=auth, timeout=Timeout(15.0),
+                                     headers={"User-Agent": "bench"})
+            return answer.json()
+        return post, http.aclose
+    if name == "aiohttp":
+        import aiohttp
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+
+        async def post(url):
+            async with session.post(url, data=FORM, auth=aiohttp.BasicAuth(*auth),
+                                    headers={"User-Agent": "bench"}) as answer:
+                return json.loads(await answer.read())
+        return post, session.close
+    import httpx2
+    if name == "httpx2":
+        http = httpx2.AsyncClient(timeout=15.0, limits=httpx2.Limits(
+            max_connections=100, max_keepalive_connections=100))
+    else:  # today: the module as it was at that commit
+        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{today}:adapter/http_client.py"],
+                                check=True, capture_output=True, text=True).stdout
+        spec = importlib.util.spec_from_loader("http_client_today", loader=None)
+        module = importlib.util.module_from_spec(spec)
+        exec(compile(source, f"{today}:adapter/http_client.py", "exec"), module.__dict__)
+        http = module.new_http_client()
+
+    async def post(url):
+        answer = await http.post(url, data=FORM, auth=auth, headers={"User-Agent": "bench"})
+        return answer.json()
+    return post, http.aclose
+
+
+async def measure(name: str, load: str, url: str, seconds: float, today: str | None) -> dict:
+    post, close = client(name, today)
+    _delay, most = LOADS[load]
+    slots = asyncio.Semaphore(most)
+    await post(url)  # warm: imports, the first connection
+
+    async def one():
+        try:
+            assert (await post(url))["status"] == "success"
+        finally:
+            slots.release()
+    tasks, started, cpu = [], time.monotonic(), time.process_time()
+    while time.monotonic() - started < seconds:
+        await slots.acquire()
+        tasks.append(asyncio.create_task(one()))
+        if load == "paced":  # the next request's time, not a fixed sleep: no drift
+            await asyncio.sleep(max(0.0, started + len(tasks) / 40 - time.monotonic()))
+    await asyncio.gather(*tasks)
+    cpu, wall = time.process_time() - cpu, time.monotonic() - started
+    await close()
+    return {"client": name, "load": load, "requests": len(tasks),
+            "cpu_ms_per_request": round(cpu * 1000 / len(tasks), 3),
+            "requests_per_s": round(len(tasks) / wall, 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--today", metavar="REV", help="also measure that commit's client")
+    parser.add_argument("--one", nargs=3, metavar=("CLIENT", "LOAD", "URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(asyncio.run(measure(*args.one, args.seconds, args.today))))
+        return 0
+    names = ["adapter", "httpx2", "aiohttp"] + (["today"] if args.today else [])
+    rows = []
+    for load, (delay, _most) in LOADS.items():
+        port = multiprocessing.Value("i", 0)
+        carrier = multiprocessing.Process(target=fake_carrier, args=(port, delay), daemon=True)
+        carrier.start()
+        try:
+            while not port.value:
+                time.sleep(0.05)
+            for _round in range(args.rounds):  # interleaved: machine noise hits all alike
+                for name in names:
+                    command = [sys.executable, __file__, "--one", name, load,
+                               f"http://127.0.0.1:{port.value}/rest.php",
+                               "--seconds", str(args.seconds)]
+                    if args.today:
+                        command += ["--today", args.today]
+                    done = subprocess.run(command, check=True, capture_output=True, text=True)
+                    rows.append(json.loads(done.stdout))
+                    print(json.dumps(rows[-1]), flush=True)
+        finally:
+            carrier.terminate()
+    print(f"\n| client | load | CPU ms/request (rounds) | requests/s |\n|---|---|---:|---:|")
+    for name in names:
+        for load in LOADS:
+            mine = [r for r in rows if r["client"] == name and r["load"] == load]
+            print(f"| {name} | {load} | {' / '.join(str(r['cpu_ms_per_request']) for r in mine)}"
+                  f" | {' / '.join(str(r['requests_per_s']) for r in mine)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
