@@ -6,9 +6,9 @@ message to the fake carrier, which checks each request (see fake_voipms).
 
 from datetime import UTC, datetime, timedelta
 
-import httpx2
 import pytest
 
+from adapter.http_client import Answer
 from adapter.config import ProviderConfig
 from adapter.messaging import segments
 from adapter.messaging.disposition import RECEIPT_CONTENT_TYPE
@@ -207,5 +207,5 @@ def test_there_are_no_delivery_reports_to_relay(alice, fake, adapter, capsys, ht
 def test_an_answer_nested_too_deeply_to_read_is_ambiguous(body):
     provider = VoipmsProvider(config=ProviderConfig(name="voip", type="voipms"), http=None,
                               hooks=HookUrls("https://x.example/i", "https://x.example/s", "s"))
-    result = provider.classify(httpx2.Response(200, content=body))
+    result = provider.classify(Answer(200, body))
     assert result.outcome is Outcome.AMBIGUOUS and "unreadable answer" in result.reason
