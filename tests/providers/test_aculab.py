@@ -10,9 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from adapter.http_client import Answer
 from adapter.config import ProviderConfig
-from adapter.http_client import new_http_client
+from adapter.http_client import Answer, new_http_client
 from adapter.messaging.disposition import RECEIPT_CONTENT_TYPE
 from adapter.providers import HookUrls, OutboundSms, Outcome
 from adapter.providers.aculab import AculabProvider, error_text

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from adapter.http_client import Answer
 from adapter import cli
+from adapter.http_client import Answer
 from adapter.providers import Outcome
 from adapter.providers.plum import classify
 from tests.app_client import User

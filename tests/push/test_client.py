@@ -3,10 +3,9 @@
 import httpx2
 import pytest
 
-from adapter.http_client import Answer
+from adapter.http_client import Answer, new_http_client
 from adapter.push import PushClient, PushOutcome
 from adapter.push.client import classify
-from adapter.http_client import new_http_client
 from tests.conftest import bound_socket
 from tests.push.fake_push import (
     GARBAGE, PUSH_TIMEOUT_SECONDS, SLOW, http_error, push_service, status,  # noqa: F401
