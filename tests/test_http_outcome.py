@@ -10,6 +10,9 @@ from adapter.http_client import Answer, AnswerTimeout, AnswerTooLarge, NoAnswer,
 from adapter.http_outcome import (
     MAX_RETRY_AFTER_SECONDS, Failure, of_error, of_status, retry_after,
 )
+from adapter.providers import Outcome, Provider
+from adapter.push import PushOutcome
+from adapter.push.client import classify as push_classify
 
 NOW = datetime(2026, 12, 4, 14, 0, 0, tzinfo=UTC)
 
@@ -26,23 +29,46 @@ def test_a_transport_error_is_transient_only_when_nothing_was_sent(error, failur
     assert verdict.reason.startswith(said) and str(error) in verdict.reason
 
 
-@pytest.mark.parametrize("code, failure", [
-    (301, Failure.MISADDRESSED), (302, Failure.MISADDRESSED), (307, Failure.MISADDRESSED),
-    (400, Failure.PERMANENT), (401, Failure.UNAUTHORIZED), (403, Failure.UNAUTHORIZED),
-    (404, Failure.MISADDRESSED), (405, Failure.MISADDRESSED), (408, Failure.TRANSIENT),
-    (409, Failure.PERMANENT), (413, Failure.PERMANENT), (422, Failure.PERMANENT),
-    (429, Failure.RATE_LIMITED), (500, Failure.TRANSIENT), (502, Failure.TRANSIENT),
-    (503, Failure.TRANSIENT), (504, Failure.TRANSIENT), (599, Failure.TRANSIENT),
+T, P, REJECTED = Outcome.TRANSIENT, Outcome.PERMANENT, PushOutcome.REJECTED
+
+
+@pytest.mark.parametrize("code, failure, carrier, push", [
+    # Wrong address or credentials: the operator fixes the settings, the
+    # message waits for it; the push service takes no credentials at all.
+    (301, Failure.MISADDRESSED, T, REJECTED), (302, Failure.MISADDRESSED, T, REJECTED),
+    (307, Failure.MISADDRESSED, T, REJECTED), (404, Failure.MISADDRESSED, T, REJECTED),
+    (405, Failure.MISADDRESSED, T, REJECTED),
+    (401, Failure.UNAUTHORIZED, T, REJECTED), (403, Failure.UNAUTHORIZED, T, REJECTED),
+    (400, Failure.PERMANENT, P, REJECTED), (409, Failure.PERMANENT, P, REJECTED),
+    (413, Failure.PERMANENT, P, REJECTED), (422, Failure.PERMANENT, P, REJECTED),
+    (408, Failure.TRANSIENT, T, PushOutcome.TRANSIENT),
+    (429, Failure.RATE_LIMITED, T, PushOutcome.TRANSIENT),
+    (500, Failure.TRANSIENT, T, PushOutcome.TRANSIENT),
+    (502, Failure.TRANSIENT, T, PushOutcome.TRANSIENT),
+    (503, Failure.TRANSIENT, T, PushOutcome.TRANSIENT),
+    (504, Failure.TRANSIENT, T, PushOutcome.TRANSIENT),
+    (599, Failure.TRANSIENT, T, PushOutcome.TRANSIENT),
 ])
-def test_each_http_status_has_one_meaning(code, failure):
-    verdict = of_status(Answer(code, b"whatever the body says"))
+def test_each_http_status_has_one_meaning_for_carriers_and_pushes(code, failure, carrier, push):
+    answer = Answer(code, b"whatever the body says")
+    verdict = of_status(answer)
     assert verdict.failure is failure
     assert verdict.reason == f"HTTP {code}"
+    assert Provider.http_failure(answer, "said").outcome is carrier
+    assert push_classify(answer).outcome is push
 
 
 @pytest.mark.parametrize("code", [200, 201, 202, 204, 299])
 def test_a_success_leaves_the_body_to_the_caller(code):
-    assert of_status(Answer(code, b'{"status": "failure"}')) is None
+    answer = Answer(code, b'{"status": "failure"}')
+    assert of_status(answer) is None
+    assert Provider.http_failure(answer, "said") is None
+
+
+def test_a_rate_limited_send_carries_retry_after_to_the_dispatcher():
+    answer = Answer(429, headers={"Retry-After": "120"})
+    assert Provider.http_failure(answer, "slow down").retry_after == 120.0
+    assert push_classify(answer).retry_after == 120.0
 
 
 def test_a_rate_limit_carries_its_retry_after():

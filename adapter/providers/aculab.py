@@ -145,8 +145,9 @@ class AculabProvider(Provider):
                 return SendResult(Outcome.PERMANENT, opted_out=True, reason=(
                     f"{sms.recipient} blocked messages from {sms.sender} (replied STOP, {since}); "
                     "they can text START to allow them again"))
-        # A 2xx error body is final.
-        return self.refusal(response, reason) or SendResult(Outcome.PERMANENT, reason=reason)
+        # By the HTTP status; a 2xx error body is final.
+        return (self.http_failure(response, reason)
+                or SendResult(Outcome.PERMANENT, reason=reason))
 
     async def _blocked_since(self, sms: OutboundSms) -> str | None:
         """When Aculab blocked sender → recipient (a STOP), or None when it has not."""

@@ -196,20 +196,15 @@ class Provider:
     def request_headers(self) -> dict[str, str]:
         return {"User-Agent": USER_AGENT}
 
-    def unanswered(self, error: TransportError, **progress) -> SendResult:
-        """The result of a call that got no answer (``progress``: the
-        ``parts_done`` and ``refs`` to keep)."""
+    def unanswered(self, error: TransportError, parts_done: int = 0,
+                   refs: tuple[str, ...] = ()) -> SendResult:
+        """The result of a call that got no answer, keeping the progress made."""
         verdict = of_error(error, self.name)
-        return SendResult(OUTCOMES[verdict.failure], reason=verdict.reason, **progress)
+        return SendResult(OUTCOMES[verdict.failure], reason=verdict.reason,
+                          parts_done=parts_done, refs=refs)
 
     @staticmethod
-    def http_outcome(response: Answer) -> Outcome | None:
-        """The outcome an HTTP status alone decides (None: 2xx, read the body)."""
-        verdict = of_status(response)
-        return None if verdict is None else OUTCOMES[verdict.failure]
-
-    @staticmethod
-    def refusal(response: Answer, reason: str) -> SendResult | None:
+    def http_failure(response: Answer, reason: str) -> SendResult | None:
         """The result an HTTP status alone decides, with ``reason`` and the
         answer's Retry-After (None: 2xx, read the body)."""
         verdict = of_status(response)

@@ -141,7 +141,7 @@ def classify(response: Answer) -> SendResult:
         # Not followed: a POST redirected was not queued (base_url is wrong).
         where = response.headers.get("location", "?")
         return SendResult(Outcome.TRANSIENT, reason=f"Plum redirected to {where}: check base_url")
-    by_status = Provider.refusal(response, f"Plum answered HTTP {code}")
+    by_status = Provider.http_failure(response, f"Plum answered HTTP {code}")
     if by_status is not None and by_status.outcome is Outcome.TRANSIENT:
         return by_status
     envelope = read_envelope(response.text)

@@ -170,7 +170,7 @@ class VoipmsProvider(Provider):
 
     def classify(self, response: Answer) -> SendResult:
         """The outcome of one sendSMS answer (one part)."""
-        refused = self.refusal(response, f"HTTP {response.status_code} from {self.name}")
+        refused = self.http_failure(response, f"HTTP {response.status_code} from {self.name}")
         if refused is not None:
             return refused
         body = _json_object(response)
