@@ -1,38 +1,33 @@
-"""CPU per carrier request of the outbound HTTP client candidates, in one run.
+"""CPU per carrier request of the outbound HTTP clients, in one run.
 
     python bench/bench_http.py [--seconds 10] [--rounds 2] [--today REV]
 
-Each candidate runs in a fresh process against a fake carrier in another
-(a raw asyncio server on loopback: a voip.ms-style form POST in, a small
-JSON answer out, keep-alive). Two loads: ``paced``, 40 requests/s for
-``--seconds`` to a carrier that answers in 2 s (80 in flight, at most 100);
-``flat``, as fast as 16 in flight go to a carrier that answers at once. The
-figure is the client process's CPU time (user + system, every thread) per
-request, its pacing loop included. Candidates: ``adapter`` (the product's
-client, adapter/http_client.py), ``httpx2`` alone (its httpcore pool), bare
-``aiohttp`` (the floor), and with ``--today REV`` the client of that commit
-(httpx2 over an aiohttp transport, before the single stack).
+Each client runs in a fresh process against a fake carrier in another (raw asyncio
+on loopback: a voip.ms-style form POST in, a small JSON answer out, keep-alive).
+Loads: ``paced``, 40 requests/s for ``--seconds`` to a carrier that answers in 2 s
+(80 in flight, at most 100); ``flat``, 16 in flight to one that answers at once.
+Figure: the client process's CPU time (all threads) per request, pacing included.
+Clients: ``adapter`` (adapter/http_client.py), ``httpx2`` alone (httpcore's pool),
+bare ``aiohttp``, and with ``--today REV`` that commit's adapter/http_client.py.
 """
-
-from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
+import itertools
 import json
 import multiprocessing
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 FORM = {"api_username": "bench", "api_password": "secret", "method": "sendSMS",
         "did": "2025550101", "dst": "2025550102", "message": "hello from the bench"}
-ANSWER = b'{"status": "success", "sms": 23434}'
-HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-        % len(ANSWER))
+REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 35\r\n\r\n"
+         b'{"status": "success", "sms": 23434}')
 LOADS = {"paced": (2.0, 100), "flat": (0.0, 16)}  # the carrier's delay, most in flight
 
 
@@ -46,7 +41,7 @@ def fake_carrier(port: multiprocessing.Value, delay: float) -> None:
                 await reader.readexactly(length)
                 if delay:
                     await asyncio.sleep(delay)
-                writer.write(HEAD + ANSWER)
+                writer.write(REPLY)
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
@@ -63,16 +58,13 @@ def client(name: str, today: str | None):
     if name == "adapter":
         from adapter.http_client import HttpClient, Timeout
         http = HttpClient()
-
         async def post(url):
-            answer = await http.post(url, form=FORM, auth=auth, timeout=Timeout(15.0),
-                                     headers={"User-Agent": "bench"})
-            return answer.json()
+            return (await http.post(url, form=FORM, auth=auth, timeout=Timeout(15.0),
+                                    headers={"User-Agent": "bench"})).json()
         return post, http.aclose
     if name == "aiohttp":
         import aiohttp
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
-
         async def post(url):
             async with session.post(url, data=FORM, auth=aiohttp.BasicAuth(*auth),
                                     headers={"User-Agent": "bench"}) as answer:
@@ -85,23 +77,18 @@ def client(name: str, today: str | None):
     else:  # today: the module as it was at that commit
         source = subprocess.run(["git", "-C", str(ROOT), "show", f"{today}:adapter/http_client.py"],
                                 check=True, capture_output=True, text=True).stdout
-        spec = importlib.util.spec_from_loader("http_client_today", loader=None)
-        module = importlib.util.module_from_spec(spec)
+        module = types.ModuleType("http_client_today")
         exec(compile(source, f"{today}:adapter/http_client.py", "exec"), module.__dict__)
         http = module.new_http_client()
-
     async def post(url):
-        answer = await http.post(url, data=FORM, auth=auth, headers={"User-Agent": "bench"})
-        return answer.json()
+        return (await http.post(url, data=FORM, auth=auth, headers={"User-Agent": "bench"})).json()
     return post, http.aclose
 
 
 async def measure(name: str, load: str, url: str, seconds: float, today: str | None) -> dict:
     post, close = client(name, today)
-    _delay, most = LOADS[load]
-    slots = asyncio.Semaphore(most)
+    slots = asyncio.Semaphore(LOADS[load][1])
     await post(url)  # warm: imports, the first connection
-
     async def one():
         try:
             assert (await post(url))["status"] == "success"
@@ -114,11 +101,11 @@ async def measure(name: str, load: str, url: str, seconds: float, today: str | N
         if load == "paced":  # the next request's time, not a fixed sleep: no drift
             await asyncio.sleep(max(0.0, started + len(tasks) / 40 - time.monotonic()))
     await asyncio.gather(*tasks)
-    cpu, wall = time.process_time() - cpu, time.monotonic() - started
+    cpu, wall, count = time.process_time() - cpu, time.monotonic() - started, len(tasks)
     await close()
-    return {"client": name, "load": load, "requests": len(tasks),
-            "cpu_ms_per_request": round(cpu * 1000 / len(tasks), 3),
-            "requests_per_s": round(len(tasks) / wall, 1)}
+    return {"client": name, "load": load, "requests": count,
+            "cpu_ms_per_request": round(cpu * 1000 / count, 3),
+            "requests_per_s": round(count / wall, 1)}
 
 
 def main() -> int:
@@ -143,21 +130,19 @@ def main() -> int:
             for _round in range(args.rounds):  # interleaved: machine noise hits all alike
                 for name in names:
                     command = [sys.executable, __file__, "--one", name, load,
-                               f"http://127.0.0.1:{port.value}/rest.php",
-                               "--seconds", str(args.seconds)]
-                    if args.today:
-                        command += ["--today", args.today]
+                               f"http://127.0.0.1:{port.value}/rest.php", "--seconds",
+                               str(args.seconds), *(["--today", args.today] if args.today else [])]
                     done = subprocess.run(command, check=True, capture_output=True, text=True)
                     rows.append(json.loads(done.stdout))
-                    print(json.dumps(rows[-1]), flush=True)
+                    print(done.stdout.strip(), file=sys.stderr, flush=True)
         finally:
             carrier.terminate()
     print("\n| client | load | CPU ms/request (rounds) | requests/s (flat) |\n|---|---|---:|---:|")
-    for name in names:
-        for load in LOADS:
-            mine = [r for r in rows if r["client"] == name and r["load"] == load]
-            print(f"| {name} | {load} | {' / '.join(str(r['cpu_ms_per_request']) for r in mine)}"
-                  f" | {' / '.join(str(r['requests_per_s']) for r in mine) if load == 'flat' else '-'} |")
+    for name, load in itertools.product(names, LOADS):
+        mine = [row for row in rows if (row["client"], row["load"]) == (name, load)]
+        cpu, rate = (" / ".join(str(row[key]) for row in mine)
+                     for key in ("cpu_ms_per_request", "requests_per_s"))
+        print(f"| {name} | {load} | {cpu} | {rate if load == 'flat' else '-'} |")
     return 0
 
 
