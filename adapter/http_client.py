@@ -1,7 +1,7 @@
 """The HTTP client every outbound call goes through: carriers and the push service.
 
 aiohttp carries the requests, behind this small facade so that callers see
-one request call, one answer type and three errors, whatever moves the bytes.
+one request call, one answer type and two kinds of error, whatever moves the bytes.
 The dispatcher runs in the event loop that answers the apps, so the CPU a
 carrier request costs shows up as the apps' send latency; ``bench/bench_http.py``
 measured the candidates (bench/RESULTS.md): with 80 sends in flight to a
@@ -67,8 +67,9 @@ class Timeout:
     read: float | None = None
 
     def for_aiohttp(self) -> aiohttp.ClientTimeout:
-        # A connect limit below the total keeps "not sent" distinguishable:
-        # when the total runs out first, aiohttp cannot tell us in which phase.
+        # Running out of the connect limit says "not sent"; running out of the
+        # total does not say in which phase, so it counts as "no answer" (with
+        # a total at or under the connect limit, a slow connect too: cautious).
         connect = min(self.connect, self.total)
         return aiohttp.ClientTimeout(total=self.total, connect=connect, sock_connect=connect,
                                      sock_read=self.read or self.total)
@@ -136,7 +137,8 @@ class HttpClient:
         self.keepalive_seconds = keepalive_seconds
         self.max_answer_bytes = max_answer_bytes
         self._proxies = urllib.request.getproxies_environment()
-        self._proxy_of: dict[tuple[str, str], tuple[yarl.URL | None, aiohttp.BasicAuth | None]] = {}
+        # (scheme, host) -> the proxy and its credentials, or (None, None).
+        self._proxy_of: dict[tuple[str, str], tuple] = {}
         self._session: aiohttp.ClientSession | None = None
 
     def _opened(self) -> aiohttp.ClientSession:
@@ -159,10 +161,9 @@ class HttpClient:
                       form: Mapping[str, str] | None = None, content: bytes | None = None,
                       headers: Mapping[str, str] | None = None,
                       auth: tuple[str, str] | None = None) -> Answer:
-        """``url`` goes out as written (already percent-encoded). Headers:
-        Host, Accept (``*/*`` unless given), Accept-Encoding, Connection,
-        ``headers``, then Content-Length, the form's Content-Type and basic
-        ``auth``."""
+        """The headers sent are exactly Host, Accept (``*/*`` unless given),
+        Accept-Encoding, Connection, ``headers``, a form's Content-Type, basic
+        ``auth`` and Content-Length."""
         sent = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive",
                 **(headers or {})}
         if form is not None:
@@ -170,7 +171,9 @@ class HttpClient:
             sent["Content-Type"] = "application/x-www-form-urlencoded"
         if auth is not None:
             sent["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
-        target = yarl.URL(url, encoded=True)
+        # Already percent-encoded as written, unless it cannot be (a base_url
+        # with a space or an accent): then yarl encodes it.
+        target = yarl.URL(url, encoded=url.isascii() and url.isprintable() and " " not in url)
         proxy, proxy_auth = self._proxy_for(target)
         try:
             async with self._opened().request(

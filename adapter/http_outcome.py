@@ -1,9 +1,9 @@
 """What a failed outbound call means, decided once for carriers and pushes.
 
 :func:`of_error` classifies the transport errors of ``http_client`` and
-:func:`of_status` the HTTP statuses; each caller maps the :class:`Failure`
-to its own outcome (``Provider.failed``, ``push.client.classify``) and reads
-the body of what is left (2xx: the carrier's or the service's own codes).
+:func:`of_status` the HTTP statuses. Each caller maps a :class:`Failure` to
+its own outcome (``providers.base.OUTCOMES``, ``push.client.classify``) and
+reads the body of a 2xx itself (the carrier's or the push service's codes).
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ class Provider:
     @property
     def timeout(self) -> Timeout:
         """Per request: ``timeout_seconds`` from the provider's table, else 15 s."""
-        return Timeout(float(self.setting("timeout_seconds", 15.0)), connect=5.0)
+        return Timeout(float(self.setting("timeout_seconds", 15.0)))
 
     # -- sending ---------------------------------------------------------------------
     async def send(self, sms: OutboundSms) -> SendResult:
