@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import gzip
 import json
@@ -9,9 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+import adapter
 from adapter.http_client import (
     USER_AGENT, AnswerTimeout, AnswerTooLarge, HttpClient, NoAnswer, NotSent, Timeout,
 )
@@ -361,3 +364,14 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+def test_the_product_has_one_http_client_stack():
+    root = Path(adapter.__file__).parent
+    imported = {alias.name.split(".")[0] for path in root.rglob("*.py")
+                for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in (node.names if isinstance(node, ast.Import)
+                              else [ast.alias(node.module or "")] if node.level == 0 else [])}
+    assert "aiohttp" in imported
+    assert not imported & {"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"}
