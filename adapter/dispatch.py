@@ -200,6 +200,8 @@ class Dispatcher:
                                         message_state="failed", follow_ups=follow_ups)
             self.wake()  # the failure notice may have queued pushes
             return
-        due = now + timedelta(seconds=self.policy.delay(job.attempts))
+        # Never sooner than the carrier asked (429's Retry-After).
+        delay = max(self.policy.delay(job.attempts), result.retry_after or 0.0)
+        due = now + timedelta(seconds=delay)
         await self.store.settle_job(job, self.worker, state=QUEUED, error=result.reason,
                                     payload=payload, due_at=due, refs=())

@@ -5,9 +5,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
-import httpx2
-
 from ..config import Config, ProviderConfig
+from ..http_client import HttpClient
 from .base import (
     HookUrls, InboundPart, InboundSms, Outcome, OutboundSms, Provider,
     SendResult, StatusUpdate, WebhookError,
@@ -42,7 +41,7 @@ def hook_urls(config: Config, name: str, secret: str) -> HookUrls:
 
 
 def build_providers(
-    config: Config, secrets: Mapping[str, str], http: httpx2.AsyncClient
+    config: Config, secrets: Mapping[str, str], http: HttpClient
 ) -> dict[str, Provider]:
     """One provider object per ``[providers.NAME]`` table."""
     return {

@@ -27,10 +27,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx2
 from starlette.responses import Response
 
 from ..config import ConfigError
+from ..http_client import Answer, TransportError
 from ..messaging.numbers import UnusableNumber, to_e164
 from .base import (
     InboundPart, InboundSms, Outcome, OutboundSms, Provider, SendResult, StatusUpdate,
@@ -98,12 +98,12 @@ class AculabProvider(Provider):
         # rather than the legacy XML/HTML some services default to.
         return {**super().request_headers(), "Accept": "application/json"}
 
-    async def _call(self, action: str, fields: Mapping[str, str]) -> httpx2.Response:
+    async def _call(self, action: str, fields: Mapping[str, str]) -> Answer:
         # POST form rather than GET: the text stays out of URLs and their logs.
         return await self.http.post(
-            f"{self.base_url}/{action}", data=dict(fields), timeout=self.timeout,
+            f"{self.base_url}/{action}", form=fields, timeout=self.timeout,
             headers=self.request_headers(),
-            auth=httpx2.BasicAuth(self.setting("username"), self.setting("api_key")))
+            auth=(self.setting("username"), self.setting("api_key")))
 
     def send_fields(self, sms: OutboundSms) -> dict[str, str]:
         fields = {"to": _wire(sms.recipient), "from": _wire(sms.sender), "type": "sms",
@@ -145,17 +145,16 @@ class AculabProvider(Provider):
                 return SendResult(Outcome.PERMANENT, opted_out=True, reason=(
                     f"{sms.recipient} blocked messages from {sms.sender} (replied STOP, {since}); "
                     "they can text START to allow them again"))
-        outcome = self.http_outcome(response)
-        if outcome is None:  # a 2xx error body is final; a redirect is a base_url to fix
-            outcome = Outcome.PERMANENT if response.is_success else Outcome.TRANSIENT
-        return SendResult(outcome, reason=reason)
+        # By the HTTP status; a 2xx error body is final.
+        return (self.http_failure(response, reason)
+                or SendResult(Outcome.PERMANENT, reason=reason))
 
     async def _blocked_since(self, sms: OutboundSms) -> str | None:
         """When Aculab blocked sender → recipient (a STOP), or None when it has not."""
         try:
             response = await self._call("msg_list_blocked", {"from": _wire(sms.sender),
                                                              "to": _wire(sms.recipient)})
-        except httpx2.HTTPError:
+        except TransportError:
             return None  # the refusal stands on its own
         body = _json(response) if response.is_success else None
         for entry in body if isinstance(body, list) else ():
@@ -169,8 +168,8 @@ class AculabProvider(Provider):
             return None  # see the module docstring
         try:
             response = await self._call("msg_status", {"msg_refs": "/".join(sms.refs)})
-        except httpx2.HTTPError as exc:
-            return SendResult(Outcome.AMBIGUOUS, refs=sms.refs, reason=f"msg_status: {exc!r}")
+        except TransportError as exc:
+            return SendResult(Outcome.AMBIGUOUS, refs=sms.refs, reason=f"msg_status: {exc}")
         body = _json(response) if response.is_success else None
         if not isinstance(body, dict):
             return SendResult(Outcome.AMBIGUOUS, refs=sms.refs,
@@ -244,7 +243,7 @@ def failure_reason(status: str, code: str) -> str:
     return f"{reason} (Aculab error {code})" if explained else reason
 
 
-def error_text(response: httpx2.Response) -> str:
+def error_text(response: Answer) -> str:
     """The reason in Aculab's error answer: ``{"error": {"code", "text"}}`` or plain text."""
     body = _json(response)
     error = body.get("error") if isinstance(body, dict) else None
@@ -254,7 +253,7 @@ def error_text(response: httpx2.Response) -> str:
     return response.text.strip()[:200] or f"HTTP {response.status_code}"
 
 
-def _refused(response: httpx2.Response) -> bool:
+def _refused(response: Answer) -> bool:
     """Aculab looked at the request and said no (not credentials, not load)."""
     return 400 <= response.status_code < 500 and response.status_code not in (401, 408, 429)
 
@@ -264,7 +263,7 @@ def _failed(status: str) -> bool:
     return status.lower().startswith("failed") or status.lower() == "cancelled"
 
 
-def _json(response: httpx2.Response):
+def _json(response: Answer):
     try:
         return response.json()
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack

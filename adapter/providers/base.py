@@ -20,15 +20,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-import httpx2
 import phonenumbers
 from starlette.responses import PlainTextResponse, Response
 
 from ..config import ConfigError, ProviderConfig
+from ..http_client import USER_AGENT, Answer, HttpClient, Timeout, TransportError
+from ..http_outcome import Failure, of_error, of_status
 from ..messaging import multipart, segments
 
 log = logging.getLogger("adapter.providers")
-USER_AGENT = "acrobits-sms-adapter/0.1 (+https://github.com/)"
 
 
 class Outcome(StrEnum):
@@ -36,6 +36,16 @@ class Outcome(StrEnum):
     TRANSIENT = "transient"  # try again later
     PERMANENT = "permanent"  # will never work: fail the message with the reason
     AMBIGUOUS = "ambiguous"  # the request went out, the answer did not come back
+
+
+# What a failed call means for the message. Wrong credentials or a wrong
+# base_url need the operator, but no message is at fault: it stays queued
+# until they are fixed (or it ages out into the dead letters).
+OUTCOMES = {
+    Failure.TRANSIENT: Outcome.TRANSIENT, Failure.AMBIGUOUS: Outcome.AMBIGUOUS,
+    Failure.PERMANENT: Outcome.PERMANENT, Failure.UNAUTHORIZED: Outcome.TRANSIENT,
+    Failure.MISADDRESSED: Outcome.TRANSIENT, Failure.RATE_LIMITED: Outcome.TRANSIENT,
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class SendResult:
     parts_done: int = 0
     # The carrier says the recipient opted out (STOP) or blocked us.
     opted_out: bool = False
+    # Not to be tried again for this many seconds (the answer's Retry-After).
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +119,7 @@ NANP_REGIONS = frozenset(phonenumbers.region_codes_for_country_code(1))
 @dataclass
 class Provider:
     config: ProviderConfig
-    http: httpx2.AsyncClient
+    http: HttpClient
     hooks: HookUrls
     type: ClassVar[str] = ""
     default_base_url: ClassVar[str] = ""
@@ -157,22 +169,17 @@ class Provider:
         return float(self.setting("multipart_wait_seconds", multipart.DEFAULT_WAIT_SECONDS))
 
     @property
-    def timeout(self) -> httpx2.Timeout:
+    def timeout(self) -> Timeout:
         """Per request: ``timeout_seconds`` from the provider's table, else 15 s."""
-        return httpx2.Timeout(float(self.setting("timeout_seconds", 15.0)), connect=5.0)
+        return Timeout(float(self.setting("timeout_seconds", 15.0)))
 
     # -- sending ---------------------------------------------------------------------
     async def send(self, sms: OutboundSms) -> SendResult:
         started = time.perf_counter()
         try:
             result = await self.submit(sms)
-        except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
-            # Nothing reached the carrier: safe to try again.
-            result = SendResult(Outcome.TRANSIENT, reason=f"cannot reach {self.name}: {exc!r}",
-                                parts_done=sms.parts_done, refs=sms.refs)
-        except httpx2.TransportError as exc:
-            result = SendResult(Outcome.AMBIGUOUS, reason=f"no answer from {self.name}: {exc!r}",
-                                parts_done=sms.parts_done, refs=sms.refs)
+        except TransportError as exc:
+            result = self.unanswered(exc, parts_done=sms.parts_done, refs=sms.refs)
         elapsed = (time.perf_counter() - started) * 1000
         log.info("%s: message %d to %s: %s %s in %.0f ms%s", self.name, sms.message_id,
                  sms.recipient, result.outcome, ",".join(result.refs), elapsed,
@@ -189,19 +196,22 @@ class Provider:
     def request_headers(self) -> dict[str, str]:
         return {"User-Agent": USER_AGENT}
 
+    def unanswered(self, error: TransportError, parts_done: int = 0,
+                   refs: tuple[str, ...] = ()) -> SendResult:
+        """The result of a call that got no answer, keeping the progress made."""
+        verdict = of_error(error, self.name)
+        return SendResult(OUTCOMES[verdict.failure], reason=verdict.reason,
+                          parts_done=parts_done, refs=refs)
+
     @staticmethod
-    def http_outcome(response: httpx2.Response) -> Outcome | None:
-        """The outcome an HTTP status alone decides (None: read the body)."""
-        if response.status_code in (408, 429) or response.status_code >= 500:
-            return Outcome.TRANSIENT
-        if response.status_code in (401, 403, 404, 405):
-            # Bad credentials or a wrong base_url need the operator, but no
-            # message is at fault: keep it queued until they are fixed (or it
-            # ages out into the dead letters).
-            return Outcome.TRANSIENT
-        if response.status_code >= 400:
-            return Outcome.PERMANENT
-        return None
+    def http_failure(response: Answer, reason: str) -> SendResult | None:
+        """The result an HTTP status alone decides, with ``reason`` and the
+        answer's Retry-After (None: 2xx, read the body)."""
+        verdict = of_status(response)
+        if verdict is None:
+            return None
+        return SendResult(OUTCOMES[verdict.failure], reason=reason,
+                          retry_after=verdict.retry_after)
 
     # -- webhooks ---------------------------------------------------------------------
     def authenticate(self, kind: str, query: Mapping[str, str], headers: Mapping[str, str]) -> bool:

@@ -40,9 +40,9 @@ import logging
 import re
 from collections.abc import Mapping
 
-import httpx2
 from starlette.responses import Response
 
+from ..http_client import Answer
 from ..messaging.numbers import UnusableNumber, to_e164
 from .base import (
     NANP_REGIONS, InboundSms, Outcome, OutboundSms, Provider, SendResult, StatusUpdate,
@@ -134,20 +134,20 @@ def read_envelope(text: str) -> tuple[str, str, list[dict]] | None:
     return status[1].lower(), error[1].strip(' "') if error else "", messages
 
 
-def classify(response: httpx2.Response) -> SendResult:
+def classify(response: Answer) -> SendResult:
     """ACCEPTED / TRANSIENT / PERMANENT / AMBIGUOUS from Queue SMS's answer."""
     code = response.status_code
-    by_status = Provider.http_outcome(response)
-    if by_status is Outcome.TRANSIENT:
-        return SendResult(Outcome.TRANSIENT, reason=f"Plum answered HTTP {code}")
     if 300 <= code < 400:
         # Not followed: a POST redirected was not queued (base_url is wrong).
         where = response.headers.get("location", "?")
         return SendResult(Outcome.TRANSIENT, reason=f"Plum redirected to {where}: check base_url")
+    by_status = Provider.http_failure(response, f"Plum answered HTTP {code}")
+    if by_status is not None and by_status.outcome is Outcome.TRANSIENT:
+        return by_status
     envelope = read_envelope(response.text)
     if envelope is None:
-        if by_status is Outcome.PERMANENT:
-            return SendResult(Outcome.PERMANENT, reason=f"Plum answered HTTP {code}")
+        if by_status is not None:  # refused, and not in Plum's words
+            return by_status
         # A 2xx we cannot read: Plum may well have queued it.
         return SendResult(Outcome.AMBIGUOUS, reason=f"unreadable answer from Plum: "
                                                     f"{response.text[:200]!r}")
@@ -184,7 +184,7 @@ class PlumProvider(Provider):
         if sms.status_url:
             form["result_url"] = sms.status_url
         response = await self.http.post(
-            f"{self.base_url}/queue.json", data=form,
+            f"{self.base_url}/queue.json", form=form,
             auth=(self.setting("username"), self.setting("password")),
             timeout=self.timeout,
             headers={**self.request_headers(), "Accept": "application/json"},

@@ -24,8 +24,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import httpx2
-
+from ..http_client import Answer, TransportError
 from ..messaging import segments
 from ..messaging.numbers import UnusableNumber, to_e164
 from .base import (
@@ -133,10 +132,10 @@ class VoipmsProvider(Provider):
     def endpoint(self) -> str:
         return f"{self.base_url}/rest.php"
 
-    async def _call(self, method: str, **params: str) -> httpx2.Response:
+    async def _call(self, method: str, **params: str) -> Answer:
         auth = {"api_username": self.setting("api_username"),
                 "api_password": self.setting("api_password")}
-        return await self.http.post(self.endpoint, data={**auth, "method": method, **params},
+        return await self.http.post(self.endpoint, form={**auth, "method": method, **params},
                                     timeout=self.timeout, headers=self.request_headers())
 
     # -- sending ---------------------------------------------------------------------
@@ -165,19 +164,15 @@ class VoipmsProvider(Provider):
         # parts already accepted in this attempt are not forgotten.
         try:
             response = await self._call("sendSMS", did=did, dst=dst, message=text)
-        except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
-            return SendResult(Outcome.TRANSIENT, reason=f"cannot reach {self.name}: {exc!r}")
-        except httpx2.TransportError as exc:
-            return SendResult(Outcome.AMBIGUOUS, reason=f"no answer from {self.name}: {exc!r}")
+        except TransportError as exc:
+            return self.unanswered(exc)
         return self.classify(response)
 
-    def classify(self, response: httpx2.Response) -> SendResult:
+    def classify(self, response: Answer) -> SendResult:
         """The outcome of one sendSMS answer (one part)."""
-        outcome = self.http_outcome(response)
-        if outcome is None and not response.is_success:
-            outcome = Outcome.TRANSIENT  # a redirect: the API did not handle it
-        if outcome is not None:
-            return SendResult(outcome, reason=f"HTTP {response.status_code} from {self.name}")
+        refused = self.http_failure(response, f"HTTP {response.status_code} from {self.name}")
+        if refused is not None:
+            return refused
         body = _json_object(response)
         status = body.get("status") if body else None
         if not isinstance(status, str):
@@ -230,7 +225,7 @@ class VoipmsProvider(Provider):
             response = await self._call(
                 "getSMS", did=did, contact=dst, type="0", timezone="0",
                 limit=str(_HISTORY_LIMIT), **{"from": first.isoformat(), "to": today.isoformat()})
-        except httpx2.TransportError as exc:
+        except TransportError as exc:
             raise _CannotTell(repr(exc)) from None
         body = _json_object(response) if response.is_success else None
         status = body.get("status") if body else None
@@ -279,7 +274,7 @@ class VoipmsProvider(Provider):
         }
 
 
-def _json_object(response: httpx2.Response) -> dict | None:
+def _json_object(response: Answer) -> dict | None:
     try:
         body = response.json()
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack

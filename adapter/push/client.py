@@ -12,9 +12,8 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
-import httpx2
-
-from ..providers.base import USER_AGENT
+from ..http_client import USER_AGENT, Answer, HttpClient, Timeout, TransportError
+from ..http_outcome import Failure, of_error, of_status
 
 log = logging.getLogger("adapter.push")
 
@@ -30,9 +29,10 @@ class PushOutcome(StrEnum):
 class PushResult:
     outcome: PushOutcome
     reason: str = ""
+    retry_after: float | None = None  # seconds, from the answer's Retry-After
 
 
-def _reply_status(response: httpx2.Response) -> tuple[int | None, str]:
+def _reply_status(response: Answer) -> tuple[int | None, str]:
     """``status`` and ``response`` of the service's JSON reply (None: unreadable)."""
     try:
         data = response.json()
@@ -52,16 +52,18 @@ def _reply_status(response: httpx2.Response) -> tuple[int | None, str]:
     return status, detail
 
 
-def classify(response: httpx2.Response) -> PushResult:
+def classify(response: Answer) -> PushResult:
     code = response.status_code
-    if code in (408, 429) or code >= 500:
-        return PushResult(PushOutcome.TRANSIENT, f"HTTP {code}")
-    if code >= 400:
-        # The service answers 400 to a body or method it cannot take: ours is
-        # wrong, and would be wrong again.
-        return PushResult(PushOutcome.REJECTED, f"HTTP {code}: {response.text[:200]}")
-    if code >= 300:
+    verdict = of_status(response)
+    if verdict is not None and verdict.failure in (Failure.TRANSIENT, Failure.RATE_LIMITED):
+        return PushResult(PushOutcome.TRANSIENT, verdict.reason, verdict.retry_after)
+    if 300 <= code < 400:
         return PushResult(PushOutcome.REJECTED, f"HTTP {code} (redirects are not followed)")
+    if verdict is not None:
+        # The service answers 400 to a body or method it cannot take: ours is
+        # wrong, and would be wrong again. It takes no credentials, so a 401
+        # or 403 (a proxy's?) is no setting to wait for either.
+        return PushResult(PushOutcome.REJECTED, f"{verdict.reason}: {response.text[:200]}")
     status, detail = _reply_status(response)
     if status is None:
         # A 2xx we cannot read (a proxy's page?): the push may or may not have
@@ -79,10 +81,10 @@ def classify(response: httpx2.Response) -> PushResult:
 class PushClient:
     """Sends notifications to ``url`` through the shared HTTP client."""
 
-    def __init__(self, http: httpx2.AsyncClient, url: str, timeout_seconds: float):
+    def __init__(self, http: HttpClient, url: str, timeout_seconds: float):
         self.http = http
         self.url = url
-        self.timeout = httpx2.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0))
+        self.timeout = Timeout(timeout_seconds)
 
     async def send(self, notification: dict) -> PushResult:
         body = json.dumps(notification, ensure_ascii=False).encode("utf-8")
@@ -90,11 +92,9 @@ class PushClient:
             response = await self.http.post(
                 self.url, content=body, timeout=self.timeout,
                 headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
-        except httpx2.TimeoutException:
-            return PushResult(PushOutcome.TRANSIENT, "the push service did not answer in time")
-        except httpx2.TransportError as error:
-            return PushResult(PushOutcome.TRANSIENT,
-                              f"cannot reach the push service: {error.__class__.__name__}: {error}")
+        except TransportError as error:
+            # Sent or not, trying again is safe: the app ignores a repeated Id.
+            return PushResult(PushOutcome.TRANSIENT, of_error(error, "the push service").reason)
         result = classify(response)
         if result.outcome is not PushOutcome.DELIVERED:
             log.info("push to %s: %s (%s)", notification.get("Selector"), result.outcome,

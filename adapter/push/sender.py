@@ -60,9 +60,10 @@ class Pusher:
             log.warning("push job %d refused: %s", job.id, result.reason)
             await self.store.settle_push(job, worker, state=FAILED, error=result.reason)
         else:
-            await self._retry_or_bury(job, worker, backoff, result.reason)
+            await self._retry_or_bury(job, worker, backoff, result.reason, result.retry_after)
 
-    async def _retry_or_bury(self, job: Job, worker: str, backoff: Backoff, reason: str) -> None:
+    async def _retry_or_bury(self, job: Job, worker: str, backoff: Backoff, reason: str,
+                             retry_after: float | None = None) -> None:
         now = datetime.now(UTC)
         max_age = min(MAX_AGE_SECONDS, backoff.max_age_seconds)
         if (now - job.created_at).total_seconds() >= max_age:
@@ -70,5 +71,5 @@ class Pusher:
             await self.store.settle_push(job, worker, state=DEAD,
                                          error=gave_up(job, reason))
             return
-        due = now + timedelta(seconds=backoff.delay(job.attempts))
+        due = now + timedelta(seconds=max(backoff.delay(job.attempts), retry_after or 0.0))
         await self.store.settle_push(job, worker, state=QUEUED, error=reason, due_at=due)

@@ -51,9 +51,9 @@ def status(code: str) -> str:
     return f"status:{code}"
 
 
-def http_error(code: int) -> str:
-    """Answer with this HTTP status (and no JSON)."""
-    return f"http:{code}"
+def http_error(code: int, retry_after: str = "") -> str:
+    """Answer with this HTTP status (and no JSON), and a Retry-After if given."""
+    return f"http:{code}:{retry_after}"
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,9 @@ class FakeVoipms:
         if kind == "status":
             return JSONResponse({"status": value})
         if kind == "http":
-            return PlainTextResponse("Service Unavailable", status_code=int(value))
+            code, _, retry_after = value.partition(":")
+            return PlainTextResponse("Service Unavailable", status_code=int(code),
+                                     headers={"Retry-After": retry_after} if retry_after else {})
         sms = None
         if answer in (SUCCESS, SLOW):
             sms = self.remember(did, dst, message, datetime.now(UTC))

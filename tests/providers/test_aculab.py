@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
-import httpx2
 import pytest
 
 from adapter.config import ProviderConfig
-from adapter.http_client import new_http_client
+from adapter.http_client import Answer, new_http_client
 from adapter.messaging.disposition import RECEIPT_CONTENT_TYPE
 from adapter.providers import HookUrls, OutboundSms, Outcome
 from adapter.providers.aculab import AculabProvider, error_text
@@ -244,4 +243,4 @@ async def test_reconcile_asks_msg_status_instead_of_sending_again(fake):
 
 @pytest.mark.parametrize("body", [b"[" * 5000, b'{"error": ' * 100_000])
 def test_an_answer_nested_too_deeply_to_read_is_quoted_as_text(body):
-    assert error_text(httpx2.Response(400, content=body)) == body[:200].decode()
+    assert error_text(Answer(400, body)) == body[:200].decode()

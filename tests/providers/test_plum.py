@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
-import httpx2
 import pytest
 
 from adapter import cli
+from adapter.http_client import Answer
 from adapter.providers import Outcome
 from adapter.providers.plum import classify
 from tests.app_client import User
@@ -251,5 +251,5 @@ def test_a_late_answer_is_ambiguous_and_the_message_is_sent_again(adapter, fake,
 
 @pytest.mark.parametrize("body", [b"[" * 5000, b'{"result": ' * 100_000])
 def test_an_answer_nested_too_deeply_to_read_is_ambiguous(body):
-    result = classify(httpx2.Response(200, content=body))
+    result = classify(Answer(200, body))
     assert result.outcome is Outcome.AMBIGUOUS and "unreadable answer" in result.reason

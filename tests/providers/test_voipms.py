@@ -4,17 +4,20 @@ An app sends through the Acrobits Send service; the dispatcher carries the
 message to the fake carrier, which checks each request (see fake_voipms).
 """
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
-import httpx2
 import pytest
 
 from adapter.config import ProviderConfig
+from adapter.http_client import Answer
 from adapter.messaging import segments
 from adapter.messaging.disposition import RECEIPT_CONTENT_TYPE
 from adapter.messaging.status import failure_notice
 from adapter.providers import HookUrls, Outcome
 from adapter.providers.voipms import VoipmsProvider
+from adapter.store import Store
+from adapter.store.outbox import utc
 from tests.conftest import wait_for
 from tests.providers.fake_voipms import (  # noqa: F401 (fixtures)
     API_PASSWORD, API_USER, LOST, NAME, OUR_DID, REMOTE, REMOTE_DIGITS, SLOW, adapter, alice,
@@ -104,6 +107,26 @@ def test_transient_errors_are_retried_and_delivered_later(alice, fake, adapter, 
     assert sent_texts(fake) == ["try, try again"] * (len(answers) + 1)
     assert [sms.message for sms in fake.sent()] == ["try, try again"]
     assert alice.received() == []
+
+
+def test_a_rate_limited_send_waits_as_long_as_the_carrier_asked(alice, fake, adapter, capsys):
+    fake.then(http_error(429, retry_after="600"))
+    before = datetime.now(UTC)
+    alice.send_ok(REMOTE, "not so fast")
+    wait_for(lambda: job_states(adapter, capsys) == [("queued", f"HTTP 429 from {NAME}")],
+             what="the job queued after the 429")
+    [job] = asyncio.run(jobs(adapter))
+    # The backoff alone would try again within 2 s.
+    assert utc(job.due_at) >= before + timedelta(seconds=600)
+    assert len(fake.sends) == 1
+
+
+async def jobs(adapter):
+    store = Store(adapter.config.database_url)
+    try:
+        return await store.jobs()
+    finally:
+        await store.close()
 
 
 def test_an_outage_holds_the_message_until_the_carrier_is_back(alice, fake, adapter, capsys):
@@ -207,5 +230,5 @@ def test_there_are_no_delivery_reports_to_relay(alice, fake, adapter, capsys, ht
 def test_an_answer_nested_too_deeply_to_read_is_ambiguous(body):
     provider = VoipmsProvider(config=ProviderConfig(name="voip", type="voipms"), http=None,
                               hooks=HookUrls("https://x.example/i", "https://x.example/s", "s"))
-    result = provider.classify(httpx2.Response(200, content=body))
+    result = provider.classify(Answer(200, body))
     assert result.outcome is Outcome.AMBIGUOUS and "unreadable answer" in result.reason

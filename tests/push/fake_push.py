@@ -46,8 +46,9 @@ def status(code: int) -> str:
     return f"status:{code}"
 
 
-def http_error(code: int) -> str:
-    return f"http:{code}"
+def http_error(code: int, retry_after: str = "") -> str:
+    """Answer with this HTTP status (and no JSON), and a Retry-After if given."""
+    return f"http:{code}:{retry_after}"
 
 
 def notification_problems(data: dict) -> list[str]:
@@ -129,7 +130,9 @@ class FakePushService:
         if kind == "status":
             return JSONResponse({"status": int(value), "response": f"scripted {value}"})
         if kind == "http":
-            return PlainTextResponse("Service Unavailable", status_code=int(value))
+            code, _, retry_after = value.partition(":")
+            return PlainTextResponse("Service Unavailable", status_code=int(code),
+                                     headers={"Retry-After": retry_after} if retry_after else {})
         if answer == GARBAGE:
             return PlainTextResponse("<html>gateway</html>", media_type="text/html")
         if answer == SLOW:

@@ -3,9 +3,9 @@
 import httpx2
 import pytest
 
+from adapter.http_client import Answer, new_http_client
 from adapter.push import PushClient, PushOutcome
 from adapter.push.client import classify
-from adapter.http_client import new_http_client
 from tests.conftest import bound_socket
 from tests.push.fake_push import (
     GARBAGE, PUSH_TIMEOUT_SECONDS, SLOW, http_error, push_service, status,  # noqa: F401
@@ -86,6 +86,6 @@ def test_the_fake_refuses_what_the_real_service_refuses(push_service):
                                   b'{"status": "' + b"2" * 5000 + b'"}',
                                   b'{"status": 2' + b"0" * 5000 + b"}"])
 def test_an_answer_nobody_can_read_is_transient(body):
-    result = classify(httpx2.Response(200, content=body))
+    result = classify(Answer(200, body))
     assert result.outcome is PushOutcome.TRANSIENT
     assert "unreadable reply" in result.reason

@@ -1,5 +1,7 @@
 """Running a push job: the device's token is read when the push goes out."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from adapter.dispatch import RetryPolicy
@@ -7,7 +9,8 @@ from adapter.http_client import new_http_client
 from adapter.passwords import HashCost, hash_password
 from adapter.push import PushClient, Pusher
 from adapter.store import NewMessage, Registration, Store, TokenPair
-from tests.push.fake_push import push_service  # noqa: F401 (fixture)
+from adapter.store.outbox import utc
+from tests.push.fake_push import http_error, push_service  # noqa: F401 (fixture)
 
 CHEAP_HASH = hash_password("pw", HashCost(1, 8, 1))
 
@@ -67,3 +70,14 @@ async def test_a_token_reported_since_the_job_was_queued_is_used(store, push_ser
     assert (push["DeviceToken"], push["AppId"], push["Badge"]) == ("t2", "app2", 1)
     [job] = await store.jobs()
     assert job.state == "done" and job.last_error is None
+
+
+async def test_a_rate_limited_push_waits_as_long_as_the_service_asked(store, push_service):
+    await queue_push_to_bob(store)
+    push_service.then(http_error(429, retry_after="600"))
+    before = datetime.now(UTC)
+    await run_queued_job(store, push_service.url)
+    [job] = await store.jobs()
+    assert job.state == "queued" and job.last_error == "HTTP 429"
+    # The backoff alone would try again within 2 s.
+    assert utc(job.due_at) >= before + timedelta(seconds=600)
