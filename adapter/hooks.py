@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .access_log import CLIENT_GONE
-from .acrobits.requests import ServiceError, read_fields
+from .web_requests import ServiceError, read_fields
 from .messaging import multipart, optout
 from .messaging.status import follow_ups
 from .providers import InboundSms, Provider, WebhookError
