@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .access_log import CLIENT_GONE
+from .config import Config
 from .web_requests import ServiceError, read_body
 from .messaging import multipart, optout
 from .messaging.status import follow_ups
@@ -32,7 +33,7 @@ async def _provider_and_fields(request: Request, kind: str) -> tuple[Provider, d
     provider = request.app.state.providers.get(request.path_params["name"])
     if provider is None or not provider.off_net:
         raise ServiceError(404, "No such provider")
-    webhook = await webhook_request(request, kind)
+    webhook = await webhook_request(request, kind, request.app.state.services.config)
     if not provider.authenticate(webhook):
         # Throttled: a flood of forged or misconfigured callbacks must not
         # flood the log (nor hide the next real problem in it).
@@ -44,10 +45,9 @@ async def _provider_and_fields(request: Request, kind: str) -> tuple[Provider, d
     return provider, fields
 
 
-async def webhook_request(request: Request, kind: str) -> WebhookRequest:
+async def webhook_request(request: Request, kind: str, config: Config) -> WebhookRequest:
     """The callback read whole; its URL as the carrier called it: our
     public_url, not the Host a proxy in front handed on."""
-    config = request.app.state.services.config
     query = request.scope.get("query_string", b"").decode("latin-1")
     path = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
     return WebhookRequest(
