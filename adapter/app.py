@@ -28,7 +28,7 @@ from .dispatch import Dispatcher, RetryPolicy
 from .http_client import new_http_client
 from .logs import WarningThrottle
 from .messaging.routing import Router
-from .providers import build_providers
+from .providers import Providers, check_providers
 from .push import PushClient, Pusher
 from .passwords import CredentialCache
 from .store import Store
@@ -67,8 +67,8 @@ async def webhook_secrets(store: Store, config: Config) -> dict[str, str]:
     """Each provider's webhook secret: from its config table, else made once
     and kept in the database so every process agrees."""
     return {
-        name: settings.settings.get("secret") or await store.secret(f"webhook_secret:{name}")
-        for name, settings in config.providers.items()
+        name: spec.settings.secret or await store.secret(f"webhook_secret:{name}")
+        for name, spec in check_providers(config).items()
     }
 
 
@@ -147,9 +147,10 @@ def create_app(config: Config, store: Store | None = None) -> AccessLog:
                                    push_interval_seconds=config.push.min_interval_seconds)
         await migrate_database(own_store)
         http = new_http_client()
-        carriers = build_providers(config, await webhook_secrets(own_store, config), http)
+        # The one registry of instances: the webhooks, the router and the dispatcher share it.
+        providers = Providers.build(config, await webhook_secrets(own_store, config), http)
         dispatcher = Dispatcher(
-            own_store, carriers, policy=RetryPolicy(
+            own_store, providers, policy=RetryPolicy(
                 base_seconds=config.outbox.retry_base_seconds,
                 max_seconds=config.outbox.retry_max_seconds,
                 max_age_seconds=config.outbox.max_age_seconds),
@@ -158,11 +159,12 @@ def create_app(config: Config, store: Store | None = None) -> AccessLog:
             pusher=Pusher(own_store, PushClient(http, config.push.url, config.push.timeout_seconds),
                           preview=config.push.preview),
         )
-        router = Router(own_store, carriers, on_queued=dispatcher.wake,
+        router = Router(own_store, providers, on_queued=dispatcher.wake,
                         max_segments=config.limits.segments_per_message)
         app.state.services = Services(config=config, store=own_store,
                                       credentials=CredentialCache(cost=config.passwords),
                                       router=router)
+        app.state.providers = providers
         app.state.dispatcher = dispatcher
         app.state.refused_callbacks = WarningThrottle(hooks.log)
         worker = asyncio.create_task(dispatcher.run(), name="dispatcher")

@@ -19,7 +19,7 @@ from .app import (
     ACCOUNT_REMOVAL_PATH, FETCH_PATH, PUSH_TOKEN_PATH, SEND_PATH, announce, cli_invocation,
     create_app, migrate_database, webhook_secrets,
 )
-from .providers import check_providers, hook_urls, provider_class
+from .providers import check_providers
 from .store.outbox import STATES
 from .config import Config, ConfigError, load_config
 from .logs import configure_logging
@@ -62,7 +62,6 @@ def cmd_serve(args, config: Config) -> None:
 
     from .http_server import bounded_protocol
 
-    check_providers(config)
     config = served_config(config, args.host, args.port)
     # Opened and migrated here first, so that a database that cannot be
     # reached is one line on stderr, not a traceback from inside uvicorn.
@@ -167,10 +166,9 @@ async def cmd_account_add(args, config: Config, store: Store) -> None:
             f"(configured: {configured})"
         )
     if args.provider is not None:
-        kind = config.providers[args.provider].type
-        reachable = provider_class(kind).reachable
-        if reachable is not None and region_of(number) not in reachable:
-            raise CommandError(f"--number: {args.provider!r} ({kind}) cannot send from "
+        carrier = check_providers(config)[args.provider].cls
+        if carrier.reachable is not None and region_of(number) not in carrier.reachable:
+            raise CommandError(f"--number: {args.provider!r} ({carrier.type}) cannot send from "
                                f"{number}, a number of {region_of(number) or 'no known country'}")
     display_name = _display_name(args.display_name)
     password_hash = passwords.hash_password(_password(args, f"password for {username}"),
@@ -231,16 +229,14 @@ async def cmd_account_xml(args, config: Config, store: Store) -> None:
 
 
 async def cmd_provider_urls(args, config: Config, store: Store) -> None:
-    settings = config.providers.get(args.name)
-    if settings is None:
+    spec = check_providers(config).get(args.name)
+    if spec is None:
         configured = ", ".join(sorted(config.providers)) or "none"
         raise CommandError(f"no provider {args.name!r} in {config.source} (configured: {configured})")
     secret = (await webhook_secrets(store, config))[args.name]
-    config = await public_config(config, store)
-    provider = provider_class(settings.type)(config=settings, http=None,
-                                             hooks=hook_urls(config, args.name, secret))
+    provider = spec.build(await public_config(config, store), secret, http=None)
     if not provider.off_net:
-        raise CommandError(f"provider {args.name!r} is {settings.type}: it takes no callbacks")
+        raise CommandError(f"provider {args.name!r} is {provider.type}: it takes no callbacks")
     for kind, url in provider.portal_urls().items():
         print(f"{kind} {url}")
 
@@ -377,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(getattr(args, "config", None))
         configure_logging(log_format=config.log_format)
+        # Every command stops at a bad provider table, not only the one that would use it.
+        check_providers(config)
         if inspect.iscoroutinefunction(args.handler):
             asyncio.run(run_with_store(args.handler, args, config))
         else:

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from .logs import FORMATTERS as LOG_FORMATS
-from .messaging.multipart import MAX_WAIT_SECONDS
 from .passwords import HashCost
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/adapter.sqlite3"
@@ -31,33 +30,29 @@ ENV_OVERRIDES = {
     "ADAPTER_PUSH_URL": ("push", "url"),
 }
 
-# Credential keys each provider type must have (CONTRACT.md); values are
-# checked at start-up so a typo is not discovered at the first send.
-PROVIDER_CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "loopback": (),
-    "aculab": ("username", "api_key"),
-    "voipms": ("api_username", "api_password"),
-    "plum": ("username", "password"),
-}
-PROVIDER_OPTIONAL_KEYS = {"type", "base_url", "secret", "timeout_seconds", "countries"}
-# Keys only some provider types take.
-PROVIDER_TYPE_OPTIONS: dict[str, tuple[str, ...]] = {
-    # {"+44..." = "ACME"}: send from these numbers under an alphanumeric id;
-    # how long a split inbound message waits for a missing part.
-    "aculab": ("alphanumeric_ids", "multipart_wait_seconds"),
-}
-
-
 class ConfigError(Exception):
     """A configuration problem, worded for the operator."""
 
 
+def config_error(source: str, key: str, problem: str) -> ConfigError:
+    return ConfigError(f"config error in {source}: key '{key}': {problem}")
+
+
 @dataclass(frozen=True)
-class ProviderConfig:
+class ProviderTable:
+    """One ``[providers.NAME]`` table as written. Which types exist and what
+    each takes is the providers' to say (adapter.providers.registry)."""
+
     name: str
-    type: str
-    base_url: str | None = None
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    type: Any  # as written: checked by the registry
+    table: Mapping[str, Any]  # every key but ``type``
+    source: str  # where the table was written, for error messages
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        """A problem with ``providers.NAME.KEY`` (``providers.NAME`` for no
+        key), worded like every config error."""
+        return config_error(self.source, ".".join(filter(None, ("providers", self.name, key))),
+                            problem)
 
 
 @dataclass(frozen=True)
@@ -106,7 +101,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     passwords: HashCost = field(default_factory=HashCost)
-    providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    providers: Mapping[str, ProviderTable] = field(default_factory=dict)
     # How `serve` writes its log to stderr: "text" lines or "json" objects (adapter.logs).
     log_format: str = "text"
     source: str = "built-in defaults"
@@ -175,7 +170,7 @@ class _ConfigReader:
         variable = self.from_environment.get(key)
         if variable:
             return ConfigError(f"config error in ${variable} (key '{key}'): {problem}")
-        return ConfigError(f"config error in {self.source}: key '{key}': {problem}")
+        return config_error(self.source, key, problem)
 
     def read(self, raw: dict[str, Any]) -> Config:
         self._reject_unknown(raw, self.TOP_LEVEL, "")
@@ -289,17 +284,6 @@ class _ConfigReader:
         base = Path.cwd() if "database_url" in self.from_environment else self.base_dir
         return f"{prefix}{(base / path).resolve()}{question}{query}"
 
-    def _regions(self, key: str, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list) or not value:
-            raise self.fail(key, 'must be a list of region codes, e.g. ["US", "CA"]')
-        regions = []
-        for item in value:
-            code = item.strip().upper() if isinstance(item, str) else ""
-            if code not in phonenumbers.SUPPORTED_REGIONS:
-                raise self.fail(key, f"{item!r} is not a known region code such as US")
-            regions.append(code)
-        return tuple(regions)
-
     def _region(self, value: Any) -> str:
         value = self._string("default_region", value).upper()
         if value not in phonenumbers.SUPPORTED_REGIONS:
@@ -334,33 +318,11 @@ class _ConfigReader:
             raise self.fail(key, "must be true or false")
         return value
 
-    def _provider(self, name: str, table: Any) -> ProviderConfig:
+    def _provider(self, name: str, table: Any) -> ProviderTable:
         prefix = f"providers.{name}"
         if not isinstance(table, dict):
             raise self.fail(prefix, "must be a table")
         if not name.replace("-", "").replace("_", "").isalnum():
             raise self.fail(prefix, "provider names may use only letters, digits, - and _")
-        kind = table.get("type")
-        if kind not in PROVIDER_CREDENTIALS:
-            known = ", ".join(PROVIDER_CREDENTIALS)
-            raise self.fail(f"{prefix}.type", f"must be one of {known}, got {kind!r}")
-        credentials = PROVIDER_CREDENTIALS[kind]
-        allowed = PROVIDER_OPTIONAL_KEYS | set(credentials) | set(PROVIDER_TYPE_OPTIONS.get(kind, ()))
-        self._reject_unknown(table, allowed, prefix + ".")
-        for key in credentials:
-            if key not in table:
-                raise self.fail(f"{prefix}.{key}", f"missing (a {kind} provider needs it)")
-            self._string(f"{prefix}.{key}", table[key])
-        if "multipart_wait_seconds" in table:
-            wait = self._positive_number(f"{prefix}.multipart_wait_seconds",
-                                         table["multipart_wait_seconds"], float)
-            if wait > MAX_WAIT_SECONDS:
-                raise self.fail(f"{prefix}.multipart_wait_seconds",
-                                f"must be at most {MAX_WAIT_SECONDS:g} (seconds)")
-        base_url = None
-        if "base_url" in table:
-            base_url = self._http_url(f"{prefix}.base_url", table["base_url"])
-        settings = {k: v for k, v in table.items() if k not in ("type", "base_url")}
-        if "countries" in table:
-            settings["countries"] = self._regions(f"{prefix}.countries", table["countries"])
-        return ProviderConfig(name=name, type=kind, base_url=base_url, settings=settings)
+        settings = {key: value for key, value in table.items() if key != "type"}
+        return ProviderTable(name=name, type=table.get("type"), table=settings, source=self.source)

@@ -1,7 +1,9 @@
 """Carrier webhooks: ``/hooks/{NAME}/inbound`` and ``/hooks/{NAME}/status``.
 
 The provider module authenticates, parses and acknowledges; this module
-does the rest once for all of them. The ack goes out only after what the
+does the rest once for all of them. The whole request is read first (within
+``max_request_bytes``) so that a provider can check a signature over its URL
+and body before anything in it is used. The ack goes out only after what the
 callback carried is committed, and a repeated callback stores nothing new
 but gets the same ack (carriers retry until they see it).
 """
@@ -14,10 +16,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .access_log import CLIENT_GONE
-from .acrobits.requests import ServiceError, read_fields
+from .config import Config
+from .web_requests import ServiceError, read_body
 from .messaging import multipart, optout
 from .messaging.status import follow_ups
-from .providers import InboundSms, Provider, WebhookError
+from .providers import InboundSms, Provider, WebhookError, WebhookRequest
 
 log = logging.getLogger("adapter.hooks")
 
@@ -26,21 +29,31 @@ def _refuse(status: int, message: str) -> Response:
     return JSONResponse({"message": message}, status_code=status)
 
 
-
 async def _provider_and_fields(request: Request, kind: str) -> tuple[Provider, dict]:
-    services = request.app.state.services
-    provider = services.router.carriers.get(request.path_params["name"])
+    provider = request.app.state.providers.get(request.path_params["name"])
     if provider is None or not provider.off_net:
         raise ServiceError(404, "No such provider")
-    if not provider.authenticate(kind, request.query_params, request.headers):
+    webhook = await webhook_request(request, kind, request.app.state.services.config)
+    if not provider.authenticate(webhook):
         # Throttled: a flood of forged or misconfigured callbacks must not
         # flood the log (nor hide the next real problem in it).
         request.app.state.refused_callbacks.warn(
             provider.name, "%s %s callback refused: bad or missing secret", provider.name, kind)
         raise ServiceError(401, "Unauthenticated callback")
-    fields = await read_fields(request, services.config.max_request_bytes, nested_as_json=True)
+    fields = dict(webhook.fields)
     fields.pop("token", None)
     return provider, fields
+
+
+async def webhook_request(request: Request, kind: str, config: Config) -> WebhookRequest:
+    """The callback read whole; its URL as the carrier called it: our
+    public_url, not the Host a proxy in front handed on."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    path = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
+    return WebhookRequest(
+        kind=kind, method=request.method,
+        url=config.public(path.decode("latin-1")) + (f"?{query}" if query else ""),
+        headers=request.headers, body=await read_body(request, config.max_request_bytes))
 
 
 async def _parsed(request: Request, kind: str) -> tuple[Provider, list] | Response:

@@ -335,3 +335,20 @@ def test_wheel_ships_the_account_xml_template(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "account_xml/templates/account.xml.j2" in names
     assert "adapter/store/migrations.py" in names
+
+
+BAD_ALPHANUMERIC_ID = ('[providers.acu]\ntype = "aculab"\nusername = "u"\napi_key = "k"\n'
+                       'alphanumeric_ids = { "+12025550101" = "ACME-Limited" }\n')
+
+
+# cli.main checks the tables before any command runs; these three would use them.
+@pytest.mark.parametrize("command", [
+    ["serve", "--port", "0"], ["provider", "urls", "acu"],
+    ["account", "add", "a", "--number", "2025550101", "--provider", "acu", "--password", "p"],
+])
+def test_a_bad_provider_table_stops_every_command(config_file, command):
+    config_file.write_text(config_file.read_text() + BAD_ALPHANUMERIC_ID)
+    result = adapter(config_file, *command)
+    assert_one_line_error(result, str(config_file), """'providers.acu.alphanumeric_ids."+12025550101"'""",
+                          "1-11 characters")
+    assert result.returncode == 2

@@ -8,13 +8,19 @@ from adapter import cli
 from adapter.config import (
     DEFAULT_PUBLIC_URL, DEFAULT_PUSH_URL, ConfigError, load_config,
 )
-from adapter.providers import HookUrls, provider_class
+from adapter.providers import check_providers
 
 
 def write(tmp_path, text, name="adapter.toml"):
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+def load_checked(path):
+    """As every command loads the configuration: its provider tables checked too."""
+    config = load_config(str(path), environ={})
+    return config, check_providers(config)
 
 
 def test_defaults_without_any_file(tmp_path, monkeypatch):
@@ -95,7 +101,7 @@ def test_limits(tmp_path):
 def test_provider_countries(tmp_path):
     path = write(tmp_path, '[providers.v]\ntype = "voipms"\napi_username = "u"\n'
                            'api_password = "p"\ncountries = ["us", "PR"]\n')
-    assert load_config(str(path), environ={}).providers["v"].settings["countries"] == ("US", "PR")
+    assert load_checked(path)[1]["v"].settings.countries == ("US", "PR")
 
 
 def test_providers_are_read_with_their_credentials(tmp_path):
@@ -108,21 +114,20 @@ base_url = "http://127.0.0.1:9000"
 [providers.local]
 type = "loopback"
 """)
-    config = load_config(str(path), environ={})
+    config, providers = load_checked(path)
     assert config.providers["acu"].type == "aculab"
-    assert config.providers["acu"].base_url == "http://127.0.0.1:9000"
-    assert config.providers["acu"].settings["api_key"] == "k"
+    assert config.providers["acu"].table["api_key"] == "k"
+    assert providers["acu"].settings.base_url == "http://127.0.0.1:9000"
+    assert providers["acu"].settings.api_key == "k"
     assert config.providers["local"].type == "loopback"
 
 
 def test_an_aculab_provider_takes_a_multipart_wait_up_to_two_minutes(tmp_path):
     table = '[providers.acu]\ntype = "aculab"\nusername = "u"\napi_key = "k"\n'
-    hooks = HookUrls(inbound="", status="", secret="s")
     for line, wait in (("", 60.0), ("multipart_wait_seconds = 0.25", 0.25),
                        ("multipart_wait_seconds = 120", 120.0)):
-        settings = load_config(str(write(tmp_path, f"{table}{line}\n")),
-                               environ={}).providers["acu"]
-        provider = provider_class("aculab")(config=settings, http=None, hooks=hooks)
+        config, providers = load_checked(write(tmp_path, f"{table}{line}\n"))
+        provider = providers["acu"].build(config, "s", http=None)
         assert provider.multipart_wait_seconds == wait
 
 
@@ -164,7 +169,7 @@ def test_an_aculab_provider_takes_a_multipart_wait_up_to_two_minutes(tmp_path):
 def test_errors_name_the_file_and_key(tmp_path, text, key):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as error:
-        load_config(str(path), environ={})
+        load_checked(path)
     assert str(path) in str(error.value)
     assert f"'{key}'" in str(error.value)
 

@@ -25,17 +25,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated
 
+from msgspec import Meta
 from starlette.responses import Response
 
-from ..config import ConfigError
 from ..http_client import Answer, TransportError
+from ..messaging import multipart
 from ..messaging.numbers import UnusableNumber, to_e164
 from .base import (
     InboundPart, InboundSms, Outcome, OutboundSms, Provider, SendResult, StatusUpdate,
     WebhookError, basic_auth, secret_matches,
 )
+from .settings import Credential, ProviderSettings, SettingError
+from .webhook import WebhookRequest
 
 ALPHANUMERIC_ID = re.compile(r"[A-Za-z0-9 ]{1,11}")
 # Aculab status -> ours (messaging/status.py). "accepted": read by someone
@@ -62,35 +65,48 @@ TEMPORARY = "301"
 NO_DELIVERY_REPORTS = re.compile(r"deliver\w*[ _]report", re.IGNORECASE)
 
 
-@dataclass
-class AculabProvider(Provider):
-    type = "aculab"
-    default_base_url = "https://ws.aculabcloud.net"
+class AculabSettings(ProviderSettings):
+    username: Credential
+    api_key: Credential
+    # {"+44..." = "ACME"}: messages from these numbers go under an alphanumeric id.
+    alphanumeric_ids: Annotated[dict[str, str], Meta(
+        description='must be a table of "+E164 number" = "Sender ID"')] = {}
+    # How long the parts of a split inbound message wait for the missing ones.
+    multipart_wait_seconds: Annotated[float, Meta(
+        gt=0, le=multipart.MAX_WAIT_SECONDS,
+        description=f"must be a positive number, at most {multipart.MAX_WAIT_SECONDS:g} "
+                    "(seconds)")] = multipart.DEFAULT_WAIT_SECONDS
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        # Here rather than at first use: a bad id stops start-up (and `provider urls`).
-        self.alphanumeric_ids = self._alphanumeric_ids()
+        self.alphanumeric_ids = {to_e164_key(number): sender_id_of(number, sender_id)
+                                 for number, sender_id in self.alphanumeric_ids.items()}
 
-    def _alphanumeric_ids(self) -> dict[str, str]:
-        table = self.setting("alphanumeric_ids", {})
-        key = f"providers.{self.name}.alphanumeric_ids"
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"config error: key '{key}': must be a table of "
-                              '"+E164 number" = "Sender ID"')
-        ids = {}
-        for number, sender_id in table.items():
-            try:
-                e164 = to_e164(number)
-            except UnusableNumber:
-                raise ConfigError(f"config error: key '{key}': {number!r} is not a phone "
-                                  "number (write it as +E164)") from None
-            if not (isinstance(sender_id, str) and sender_id.strip()
-                    and ALPHANUMERIC_ID.fullmatch(sender_id)):
-                raise ConfigError(f"config error: key '{key}.\"{number}\"': {sender_id!r} must "
-                                  "be 1-11 characters of A-Z, a-z, 0-9 and space")
-            ids[e164] = sender_id
-        return ids
+
+def to_e164_key(number: str) -> str:
+    try:
+        return to_e164(number)
+    except UnusableNumber:
+        raise SettingError("alphanumeric_ids", f"{number!r} is not a phone number "
+                                               "(write it as +E164)") from None
+
+
+def sender_id_of(number: str, sender_id: str) -> str:
+    if not (sender_id.strip() and ALPHANUMERIC_ID.fullmatch(sender_id)):
+        raise SettingError(f'alphanumeric_ids."{number}"', f"{sender_id!r} must be 1-11 "
+                                                          "characters of A-Z, a-z, 0-9 and space")
+    return sender_id
+
+
+class AculabProvider(Provider):
+    type = "aculab"
+    settings_type = AculabSettings
+    default_base_url = "https://ws.aculabcloud.net"
+
+    @property
+    def alphanumeric_ids(self) -> dict[str, str]:
+        """E.164 sender number -> the alphanumeric id its messages go under."""
+        return self.settings.alphanumeric_ids
 
     # -- calling Aculab ------------------------------------------------------------------
     def request_headers(self) -> dict[str, str]:
@@ -187,12 +203,12 @@ class AculabProvider(Provider):
         return SendResult(Outcome.ACCEPTED, refs=sms.refs)
 
     # -- callbacks -----------------------------------------------------------------------
-    def authenticate(self, kind: str, query: Mapping[str, str], headers: Mapping[str, str]) -> bool:
-        if super().authenticate(kind, query, headers):
+    def authenticate(self, request: WebhookRequest) -> bool:
+        if super().authenticate(request):
             return True
         # The status page is called with the basic auth each send asked for;
         # the inbound URL is pasted in the portal, so only its token counts.
-        given = basic_auth(headers) if kind == "status" else None
+        given = basic_auth(request.headers) if request.kind == "status" else None
         return (given is not None and secret_matches(given[0], self.name)
                 and secret_matches(given[1], self.hooks.secret))
 

@@ -1,8 +1,9 @@
 """What every upstream provider module fills in, and what they share.
 
-A provider module holds everything about one carrier: building its send
-request, classifying its answers, parsing its webhooks and acknowledging
-them. :meth:`Provider.send` is the shared template around each provider's
+A provider module holds everything about one carrier: its settings (a
+:class:`~.settings.ProviderSettings` subclass), building its send request,
+classifying its answers, authenticating, parsing and acknowledging its
+webhooks. :meth:`Provider.send` is the shared template around each provider's
 own :meth:`Provider.submit`: timing, transport errors and logging are done
 once here (the shape of GOV.UK Notify's ``SmsClient``).
 """
@@ -23,10 +24,11 @@ from typing import ClassVar
 import phonenumbers
 from starlette.responses import PlainTextResponse, Response
 
-from ..config import ConfigError, ProviderConfig
 from ..http_client import USER_AGENT, Answer, HttpClient, Timeout, TransportError
 from ..http_outcome import Failure, of_error, of_status
 from ..messaging import multipart, segments
+from .settings import ProviderSettings, SettingError
+from .webhook import WebhookRequest
 
 log = logging.getLogger("adapter.providers")
 
@@ -118,10 +120,13 @@ NANP_REGIONS = frozenset(phonenumbers.region_codes_for_country_code(1))
 
 @dataclass
 class Provider:
-    config: ProviderConfig
+    name: str  # the instance: [providers.NAME]
+    settings: ProviderSettings  # an instance of settings_type
     http: HttpClient
     hooks: HookUrls
     type: ClassVar[str] = ""
+    # What a [providers.NAME] table of this type may hold.
+    settings_type: ClassVar[type[ProviderSettings]] = ProviderSettings
     default_base_url: ClassVar[str] = ""
     # Whether messages this provider carries can leave the adapter at all.
     off_net: ClassVar[bool] = True
@@ -131,21 +136,20 @@ class Provider:
     default_countries: ClassVar[frozenset[str] | None] = None
 
     def __post_init__(self) -> None:
-        # Here rather than at first use: a bad setting stops start-up.
-        self.countries = self._countries()
+        # Where this instance may send: ``countries`` from its table, else
+        # the type's default; None means anywhere.
+        listed = self.settings.countries
+        self.countries = self.default_countries if listed is None else frozenset(listed)
 
-    def _countries(self) -> frozenset[str] | None:
-        """Where this instance may send: ``countries`` from its table, else
-        the type's default; None means anywhere."""
-        listed = self.setting("countries")
-        if listed is None:
-            return self.default_countries
-        wanted = frozenset(listed)
-        if self.reachable is not None and not wanted <= self.reachable:
-            outside = ", ".join(sorted(wanted - self.reachable))
-            raise ConfigError(f"config error: key 'providers.{self.name}.countries': "
-                              f"{self.type} cannot send to {outside}")
-        return wanted
+    @classmethod
+    def check_settings(cls, settings: ProviderSettings) -> None:
+        """What the settings' types cannot tell alone (the registry calls
+        it at start-up): raises :class:`SettingError`."""
+        if settings.countries is not None and cls.reachable is not None:
+            outside = set(settings.countries) - cls.reachable
+            if outside:
+                raise SettingError("countries",
+                                   f"{cls.type} cannot send to {', '.join(sorted(outside))}")
 
     def segment_count(self, text: str) -> int:
         """How many SMS this carrier sends ``text`` as (concatenated parts by
@@ -153,15 +157,11 @@ class Provider:
         return segments.count(text).parts
 
     @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
     def base_url(self) -> str:
-        return (self.config.base_url or self.default_base_url).rstrip("/")
+        return (self.settings.base_url or self.default_base_url).rstrip("/")
 
     def setting(self, key: str, default=None):
-        return self.config.settings.get(key, default)
+        return getattr(self.settings, key, default)
 
     @property
     def multipart_wait_seconds(self) -> float:
@@ -214,9 +214,11 @@ class Provider:
                           retry_after=verdict.retry_after)
 
     # -- webhooks ---------------------------------------------------------------------
-    def authenticate(self, kind: str, query: Mapping[str, str], headers: Mapping[str, str]) -> bool:
-        """The callback carries our secret: ``token`` in the URL by default."""
-        return secret_matches(query.get("token", ""), self.hooks.secret)
+    def authenticate(self, request: WebhookRequest) -> bool:
+        """Whether the callback comes from the carrier, judged on the whole
+        request before anything in it is used. By default: it carries our
+        secret as ``token`` in the URL."""
+        return secret_matches(request.query.get("token", ""), self.hooks.secret)
 
     def parse_inbound(self, fields: Mapping[str, str]) -> list[InboundSms]:
         raise WebhookError(f"{self.type} does not deliver inbound messages")

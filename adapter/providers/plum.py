@@ -48,6 +48,7 @@ from .base import (
     NANP_REGIONS, InboundSms, Outcome, OutboundSms, Provider, SendResult, StatusUpdate,
     WebhookError,
 )
+from .settings import Credential, ProviderSettings
 
 log = logging.getLogger("adapter.providers.plum")
 
@@ -167,8 +168,15 @@ def classify(response: Answer) -> SendResult:
                       reason="" if refs else "Plum queued it but named no sms_message_id")
 
 
+class PlumSettings(ProviderSettings):
+    # The account's API credentials (basic auth on Queue SMS).
+    username: Credential
+    password: Credential
+
+
 class PlumProvider(Provider):
     type = "plum"
+    settings_type = PlumSettings
     default_base_url = "https://hosting.plumvoice.com/ws/sms"
     # "North American numbers only" (11 digits with the leading 1).
     reachable = NANP_REGIONS

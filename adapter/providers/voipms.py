@@ -30,6 +30,7 @@ from ..messaging.numbers import UnusableNumber, to_e164
 from .base import (
     NANP_REGIONS, InboundSms, Outcome, OutboundSms, Provider, SendResult, WebhookError,
 )
+from .settings import Credential, ProviderSettings
 
 log = logging.getLogger("adapter.providers.voipms")
 
@@ -117,8 +118,15 @@ def classify_status(status: str) -> SendResult:
     return SendResult(Outcome.PERMANENT, reason=status or "empty status")
 
 
+class VoipmsSettings(ProviderSettings):
+    # The REST API's credentials, sent with every call.
+    api_username: Credential
+    api_password: Credential
+
+
 class VoipmsProvider(Provider):
     type = "voipms"
+    settings_type = VoipmsSettings
     default_base_url = "https://voip.ms/api/v1"
     # The API takes 10-digit NANP numbers; voip.ms documents SMS to the US
     # and Canada only (other +1 regions can be listed in ``countries``).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.config import ConfigError, ProviderConfig, load_config
+from adapter.config import ConfigError, load_config
 from adapter.messaging import routing
 from adapter.providers import HookUrls, Provider, check_providers, provider_class
 from adapter.store import NewMessage
@@ -204,8 +204,10 @@ def test_a_carrier_cannot_be_given_countries_it_cannot_reach(config_file):
 
 def test_carrier_refusal_rules():
     def carrier(kind: str, **settings) -> Provider:
-        return provider_class(kind)(config=ProviderConfig("c", kind, settings=settings),
-                                    http=None, hooks=HookUrls("", "", ""))
+        cls = provider_class(kind)
+        credentials = {"username": "u", "api_key": "k"} if kind == "aculab" else {}
+        return cls(name="c", settings=cls.settings_type(**credentials, **settings),
+                   http=None, hooks=HookUrls("", "", ""))
 
     def refusal(to: str, body: str = "hi", kind: str = "aculab", cap: int = 10, **settings):
         return routing.carrier_refusal(NewMessage(to, body), carrier(kind, **settings), cap)

@@ -10,11 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from adapter.config import ProviderConfig
 from adapter.http_client import Answer, new_http_client
 from adapter.messaging.disposition import RECEIPT_CONTENT_TYPE
 from adapter.providers import HookUrls, OutboundSms, Outcome
-from adapter.providers.aculab import AculabProvider, error_text
+from adapter.providers.aculab import AculabProvider, AculabSettings, error_text
 from tests.app_client import ALICE
 from tests.conftest import bound_socket, run_cli, serving, wait_for
 from tests.providers.fake_aculab import (
@@ -213,8 +212,8 @@ async def test_reconcile_asks_msg_status_instead_of_sending_again(fake):
     # them all at once or not at all): this covers the check for when they are known.
     async with new_http_client() as http:
         provider = AculabProvider(
-            config=ProviderConfig(name="acu", type="aculab", base_url=fake.url,
-                                  settings={"username": USERNAME, "api_key": API_KEY}),
+            name="acu", settings=AculabSettings(username=USERNAME, api_key=API_KEY,
+                                                base_url=fake.url),
             http=http, hooks=HookUrls("https://x.example/i", "https://x.example/s", "s3cret"))
         sms = OutboundSms(message_id=1, sender=ALICE, recipient=UK, text="x" * 200,
                           status_url="https://adapter.example/hooks/acu/status?token=s3cret")

@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapter.config import ProviderConfig
 from adapter.http_client import Answer
 from adapter.messaging import segments
 from adapter.messaging.disposition import RECEIPT_CONTENT_TYPE
 from adapter.messaging.status import failure_notice
 from adapter.providers import HookUrls, Outcome
-from adapter.providers.voipms import VoipmsProvider
+from adapter.providers.voipms import VoipmsProvider, VoipmsSettings
 from adapter.store import Store
 from adapter.store.outbox import utc
 from tests.conftest import wait_for
@@ -228,7 +227,8 @@ def test_there_are_no_delivery_reports_to_relay(alice, fake, adapter, capsys, ht
 
 @pytest.mark.parametrize("body", [b"[" * 5000, b'{"status": ' * 100_000])
 def test_an_answer_nested_too_deeply_to_read_is_ambiguous(body):
-    provider = VoipmsProvider(config=ProviderConfig(name="voip", type="voipms"), http=None,
+    provider = VoipmsProvider(name="voip", settings=VoipmsSettings(api_username="u",
+                                                                    api_password="p"), http=None,
                               hooks=HookUrls("https://x.example/i", "https://x.example/s", "s"))
     result = provider.classify(Answer(200, body))
     assert result.outcome is Outcome.AMBIGUOUS and "unreadable answer" in result.reason
