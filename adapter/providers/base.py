@@ -26,6 +26,9 @@ from starlette.responses import PlainTextResponse, Response
 
 from ..config import ConfigError, ProviderConfig
 from ..messaging import multipart, segments
+# What a webhook parses into: the domain's types (messaging/ never imports providers/).
+from ..messaging.inbound import InboundPart, InboundSms
+from ..messaging.status import StatusUpdate
 
 log = logging.getLogger("adapter.providers")
 USER_AGENT = "acrobits-sms-adapter/0.1 (+https://github.com/)"
@@ -62,30 +65,6 @@ class SendResult:
     reason: str = ""
     parts_done: int = 0
     # The carrier says the recipient opted out (STOP) or blocked us.
-    opted_out: bool = False
-
-
-@dataclass(frozen=True)
-class InboundPart:
-    group: str
-    position: int  # 1-based
-    total: int
-
-
-@dataclass(frozen=True)
-class InboundSms:
-    carrier_id: str
-    sender: str  # E.164
-    recipient: str  # E.164
-    text: str
-    part: InboundPart | None = None
-
-
-@dataclass(frozen=True)
-class StatusUpdate:
-    ref: str
-    state: str  # submitted | sent | delivered | failed (messaging/status.py)
-    reason: str = ""
     opted_out: bool = False
 
 
