@@ -3,7 +3,7 @@
 Runs inside every ``serve`` process; several may share one database, and
 the lease guarantees no two take the same job. Jobs of kind "push" go to
 ``adapter/push/`` (a NotifyTextMessage to one device); a "parts" job ends
-a split inbound message's wait for its parts (the store delivers what came);
+a split inbound message's wait for its parts (messaging/inbound.py delivers what came);
 the rest here are carrier sends. A send job's message is already committed
 and acknowledged to the app, so nothing here may lose it: every
 outcome is written back with the job in one transaction, transient failures
@@ -173,10 +173,11 @@ class Dispatcher:
 
     async def _settle(self, job: Job, result: SendResult) -> None:
         if result.outcome is Outcome.ACCEPTED:
-            await self._record(job, DONE, refs=result.refs, message_state=MessageState.SUBMITTED)
+            await self._settle_job(job, DONE, refs=result.refs,
+                                   message_state=MessageState.SUBMITTED)
         elif result.outcome is Outcome.PERMANENT:
-            await self._record(job, FAILED, error=result.reason, refs=result.refs,
-                               message_state=MessageState.FAILED, opted_out=result.opted_out)
+            await self._settle_job(job, FAILED, error=result.reason, refs=result.refs,
+                                   message_state=MessageState.FAILED, opted_out=result.opted_out)
             self.wake()  # the failure notice may have queued pushes
         else:
             await self._retry_or_bury(job, result)
@@ -188,17 +189,18 @@ class Dispatcher:
         if (now - job.created_at).total_seconds() >= self.policy.max_age_seconds:
             reason = gave_up(job, result.reason)
             log.warning("job %d dead: %s", job.id, reason)
-            await self._record(job, DEAD, error=reason, payload=payload, refs=result.refs,
-                               message_state=MessageState.FAILED)
+            await self._settle_job(job, DEAD, error=reason, payload=payload, refs=result.refs,
+                                   message_state=MessageState.FAILED)
             self.wake()  # the failure notice may have queued pushes
             return
         due = now + timedelta(seconds=self.policy.delay(job.attempts))
-        await self._record(job, QUEUED, error=result.reason, payload=payload, due_at=due)
+        await self._settle_job(job, QUEUED, error=result.reason, payload=payload, due_at=due)
 
-    async def _record(self, job: Job, state: str, *, error: str | None = None,
-                      payload: dict | None = None, due_at: datetime | None = None,
-                      refs: tuple[str, ...] = (), message_state: MessageState | None = None,
-                      opted_out: bool = False) -> bool:
+    async def _settle_job(self, job: Job, state: str, *, error: str | None = None,
+                          payload: dict | None = None, due_at: datetime | None = None,
+                          refs: tuple[str, ...] = (),
+                          message_state: MessageState | None = None,
+                          opted_out: bool = False) -> bool:
         """A send job's outcome with its message's (``messaging/status.py``
         moves it), in one transaction. False (nothing written) when this
         worker no longer holds the lease."""

@@ -53,7 +53,7 @@ def prepare(*, to: str, body: str, default_region: str, content_type: str = "",
         disposition_notification=disposition_notification.strip(),
         device=device or None,
         # What the sender's own app displayed: no longer unread for its badge.
-        displays=displayed_ids(outgoing.body) if is_receipt(content_type) else (),
+        displays=displayed_ids(body) if is_receipt(content_type) else (),
     )
 
 
