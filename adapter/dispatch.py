@@ -3,7 +3,7 @@
 Runs inside every ``serve`` process; several may share one database, and
 the lease guarantees no two take the same job. Jobs of kind "push" go to
 ``adapter/push/`` (a NotifyTextMessage to one device); a "parts" job ends
-a split inbound message's wait for its parts (the store delivers what came);
+a split inbound message's wait for its parts (messaging/inbound.py delivers what came);
 the rest here are carrier sends. A send job's message is already committed
 and acknowledged to the app, so nothing here may lose it: every
 outcome is written back with the job in one transaction, transient failures
@@ -22,11 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .messaging import multipart, optout
-from .messaging.status import follow_ups
+from .messaging import inbound, multipart, status
 from .providers import OutboundSms, Outcome, Provider, SendResult
 from .push import Pusher
-from .store import PARTS, PUSH, Job, Store
+from .store import PARTS, PUSH, Job, MessageState, Rows, Store
 from .store.outbox import DEAD, DONE, FAILED, QUEUED, gave_up
 
 log = logging.getLogger("adapter.dispatch")
@@ -144,8 +143,7 @@ class Dispatcher:
         await self.pusher.run(job, self.worker, self.policy)
 
     async def _end_parts_wait(self, job: Job) -> None:
-        done = await self.store.deliver_held_parts(job, self.worker, join=multipart.join,
-                                                   opt_keyword=optout.keyword)
+        done = await inbound.end_parts_wait(self.store, job, self.worker)
         if done is None:  # completed meanwhile, or another worker holds the job
             return
         gaps = multipart.missing(done.positions, done.total)
@@ -162,10 +160,10 @@ class Dispatcher:
         message = job.message
         return OutboundSms(
             message_id=job.message_id,
-            sender=message["local_number"],
-            recipient=message["peer"],
-            text=message["body"],
-            delivery_report="positive-delivery" in (message["disposition_notification"] or ""),
+            sender=message.local_number,
+            recipient=message.peer,
+            text=message.body,
+            delivery_report="positive-delivery" in (message.disposition_notification or ""),
             status_url=carrier.hooks.status,
             parts_done=job.payload.get("parts_done", 0),
             refs=tuple(job.payload.get("refs", ())),
@@ -175,15 +173,11 @@ class Dispatcher:
 
     async def _settle(self, job: Job, result: SendResult) -> None:
         if result.outcome is Outcome.ACCEPTED:
-            await self.store.settle_job(job, self.worker, state=DONE, refs=result.refs,
-                                        message_state="submitted")
+            await self._settle_job(job, DONE, refs=result.refs,
+                                   message_state=MessageState.SUBMITTED)
         elif result.outcome is Outcome.PERMANENT:
-            opt_out = None
-            if result.opted_out:
-                opt_out = (job.message["local_number"], job.message["peer"])
-            await self.store.settle_job(job, self.worker, state=FAILED, error=result.reason,
-                                        refs=result.refs, message_state="failed",
-                                        follow_ups=follow_ups, opt_out=opt_out)
+            await self._settle_job(job, FAILED, error=result.reason, refs=result.refs,
+                                   message_state=MessageState.FAILED, opted_out=result.opted_out)
             self.wake()  # the failure notice may have queued pushes
         else:
             await self._retry_or_bury(job, result)
@@ -195,13 +189,34 @@ class Dispatcher:
         if (now - job.created_at).total_seconds() >= self.policy.max_age_seconds:
             reason = gave_up(job, result.reason)
             log.warning("job %d dead: %s", job.id, reason)
-            await self.store.settle_job(job, self.worker, state=DEAD, error=reason,
-                                        payload=payload, refs=result.refs,
-                                        message_state="failed", follow_ups=follow_ups)
+            await self._settle_job(job, DEAD, error=reason, payload=payload, refs=result.refs,
+                                   message_state=MessageState.FAILED)
             self.wake()  # the failure notice may have queued pushes
             return
         # Never sooner than the carrier asked (429's Retry-After).
         delay = max(self.policy.delay(job.attempts), result.retry_after or 0.0)
         due = now + timedelta(seconds=delay)
-        await self.store.settle_job(job, self.worker, state=QUEUED, error=result.reason,
-                                    payload=payload, due_at=due, refs=())
+        await self._settle_job(job, QUEUED, error=result.reason, payload=payload, due_at=due)
+
+    async def _settle_job(self, job: Job, state: str, *, error: str | None = None,
+                          payload: dict | None = None, due_at: datetime | None = None,
+                          refs: tuple[str, ...] = (),
+                          message_state: MessageState | None = None,
+                          opted_out: bool = False) -> bool:
+        """A send job's outcome with its message's (``messaging/status.py``
+        moves it), in one transaction. False (nothing written) when this
+        worker no longer holds the lease."""
+        def work(rows: Rows) -> bool:
+            if not rows.finish_job(job, self.worker, state, error=error, payload=payload,
+                                   due_at=due_at):
+                return False
+            if job.message_id is not None:
+                rows.add_refs(job.provider, job.message_id, refs)
+                if message_state:
+                    status.move(rows, job.message_id, message_state, error or "")
+            if opted_out and job.message is not None:
+                rows.set_opt_out(job.message.local_number, job.message.peer, True,
+                                 error or "carrier refused")
+            return True
+
+        return await self.store.write(work)

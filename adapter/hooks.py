@@ -18,9 +18,10 @@ from starlette.responses import JSONResponse, Response
 from .access_log import CLIENT_GONE
 from .config import Config
 from .web_requests import ServiceError, read_body
-from .messaging import multipart, optout
-from .messaging.status import follow_ups
-from .providers import InboundSms, Provider, WebhookError, WebhookRequest
+from .messaging import inbound as inbound_messages
+from .messaging.status import FINAL, record_update
+from .messaging.inbound import InboundSms
+from .providers import Provider, WebhookError, WebhookRequest
 
 log = logging.getLogger("adapter.hooks")
 
@@ -85,11 +86,8 @@ async def inbound(request: Request) -> Response:
 
 async def receive(store, provider: Provider, sms: InboundSms) -> bool:
     """Store one inbound message; True when something new landed."""
-    part = (sms.part.group, sms.part.position, sms.part.total) if sms.part else None
-    deliveries = await store.record_inbound(
-        provider=provider.name, carrier_id=sms.carrier_id, sender=sms.sender,
-        recipient=sms.recipient, text=sms.text, part=part, opt_keyword=optout.keyword,
-        join=multipart.join, wait_seconds=provider.multipart_wait_seconds)
+    deliveries = await inbound_messages.receive(store, provider.name, sms,
+                                                provider.multipart_wait_seconds)
     if deliveries == []:
         log.warning("%s: inbound %s for %s, which no account holds", provider.name,
                     sms.carrier_id, sms.recipient)
@@ -104,13 +102,9 @@ async def status(request: Request) -> Response:
     services = request.app.state.services
     store = services.store
     for update in updates:
-        message = await store.apply_ref_status(provider.name, update.ref, update.state,
-                                               update.reason, follow_ups)
-        if message is not None and update.state in ("delivered", "failed"):
-            services.router.on_queued()  # a receipt or notice may have queued pushes
+        message = await record_update(store, provider.name, update)
         if message is None:
             log.info("%s: status %s for unknown ref %s", provider.name, update.state, update.ref)
-        elif update.opted_out:
-            await store.set_opt_out(message["local_number"], message["peer"], True,
-                                    update.reason or "carrier reports an opt-out")
+        elif update.state in FINAL:
+            services.router.on_queued()  # a receipt or notice may have queued pushes
     return provider.status_ack()

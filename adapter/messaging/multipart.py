@@ -1,8 +1,12 @@
 """Split inbound messages: joining the parts a carrier delivered separately.
 
-A part may never arrive (the carrier lost it), so a group is delivered after
-a bounded wait with what is there; the user sees where text is missing
-rather than a message silently cut short.
+The parts of one sender's split message to one recipient are held until all
+have arrived (:func:`complete`), then delivered as one text (:func:`join`).
+A part may never arrive (the carrier lost it), so the first part starts a
+bounded wait, after which the group is delivered with what is there; the
+user sees where text is missing rather than a message silently cut short,
+and a part arriving after that is delivered on its own, marked the same way
+(``inbound.py`` applies these in one transaction).
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ MAX_WAIT_SECONDS = 120.0
 
 def missing_marker(position: int, total: int) -> str:
     return f"[part {position} of {total} missing]"
+
+
+def complete(parts: Collection[int], total: int) -> bool:
+    """Whether the parts held are all of a group of ``total``: it is delivered now."""
+    return len(parts) >= total
 
 
 def missing(parts: Collection[int], total: int) -> list[int]:

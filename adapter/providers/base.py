@@ -29,6 +29,9 @@ from ..http_outcome import Failure, of_error, of_status
 from ..messaging import multipart, segments
 from .settings import ProviderSettings, SettingError
 from .webhook import WebhookRequest
+# What a webhook parses into: the domain's types (messaging/ never imports providers/).
+from ..messaging.inbound import InboundPart, InboundSms
+from ..messaging.status import StatusUpdate
 
 log = logging.getLogger("adapter.providers")
 
@@ -77,30 +80,6 @@ class SendResult:
     opted_out: bool = False
     # Not to be tried again for this many seconds (the answer's Retry-After).
     retry_after: float | None = None
-
-
-@dataclass(frozen=True)
-class InboundPart:
-    group: str
-    position: int  # 1-based
-    total: int
-
-
-@dataclass(frozen=True)
-class InboundSms:
-    carrier_id: str
-    sender: str  # E.164
-    recipient: str  # E.164
-    text: str
-    part: InboundPart | None = None
-
-
-@dataclass(frozen=True)
-class StatusUpdate:
-    ref: str
-    state: str  # submitted | sent | delivered | failed (messaging/status.py)
-    reason: str = ""
-    opted_out: bool = False
 
 
 class WebhookError(ValueError):

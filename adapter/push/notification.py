@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from ..messaging.disposition import is_receipt
+from ..store import StoredMessage
 
 VERB = "NotifyTextMessage"
 FILE_TRANSFER = "application/x-acro-filetransfer+json"
@@ -55,10 +56,9 @@ def preview_text(body: str, content_type: str, preview: bool) -> str:
     return _shorten(text) or GENERIC_TEXT
 
 
-def notify_text_message(*, app_id: str, token: str, selector: str, message: dict, badge: int,
-                        display_name: str | None, preview: bool) -> dict:
-    """The push for ``message`` (the received row's columns: ``sms_id``,
-    ``peer``, ``body``, ``content_type``) to one device.
+def notify_text_message(*, app_id: str, token: str, selector: str, message: StoredMessage,
+                        badge: int, display_name: str | None, preview: bool) -> dict:
+    """The push for the received ``message`` to one device.
 
     A disposition receipt is pushed too, so the app fetches it and ticks the
     message, but silently: no ``Message`` and no ``Sound`` (there is nothing
@@ -69,15 +69,14 @@ def notify_text_message(*, app_id: str, token: str, selector: str, message: dict
         "AppId": app_id,
         "DeviceToken": token,
         "Selector": selector,
-        "Id": str(message["sms_id"]),
-        "ThreadId": message["peer"],
-        "UserName": message["peer"],
+        "Id": str(message.sms_id),
+        "ThreadId": message.peer,
+        "UserName": message.peer,
         "Badge": badge,
     }
     if display_name:
         notification["UserDisplayName"] = display_name
-    if not is_receipt(message["content_type"] or ""):
-        notification["Message"] = preview_text(message["body"], message["content_type"] or "",
-                                               preview)
+    if not is_receipt(message.content_type or ""):
+        notification["Message"] = preview_text(message.body, message.content_type or "", preview)
         notification["Sound"] = "default"
     return notification

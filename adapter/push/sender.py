@@ -41,7 +41,7 @@ class Pusher:
         selector = job.payload.get("selector", "")
         message = job.message
         target = await self.store.push_target(selector) if message else None
-        if target is None or target.account_id != message["account_id"]:
+        if target is None or target.account_id != message.account_id:
             # Removed, pruned, or now signed in to another account.
             await self.store.settle_push(job, worker, state=DONE,
                                          error="the device has no push token for this account now")

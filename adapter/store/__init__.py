@@ -1,9 +1,11 @@
-"""Storage: the only package that speaks SQL.
+"""Storage: the only package that speaks SQL, and it decides nothing.
 
 :class:`Store` is the async face the rest of the adapter uses; each method
-is one transaction of the synchronous queries in ``accounts.py`` and
-``messages.py``, run by the engine-specific runner from ``engine.py``
-(``remove_account`` is a series of short ones).
+is one transaction of the synchronous queries in ``accounts.py``,
+``messages.py`` and the others, run by the engine-specific runner from
+``engine.py`` (``remove_account`` is a series of short ones).
+:meth:`Store.write` runs the domain's own composition of row operations
+(``rows.py``) as one transaction: a send, a webhook, a settled job.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -21,24 +24,25 @@ from . import messages as message_queries
 from . import outbox
 from . import push as push_queries
 from . import removal
-from .carriers import PARTS, FollowUps, HeldPartsDelivered, JoinParts, PartGroup
+from .carriers import PARTS, CarrierRef, PartGroup
 from .outbox import Job
 from .accounts import Account, AccountExists, AccountGone, NumberRoutedElsewhere
 from .engine import UNAVAILABLE, DatabaseUnavailable, DatabaseUrlError, problem, runner_for
-from .messages import (
-    INBOUND, NO_CARRIER, NOT_CARRIED, NOT_TEXT, OPTED_OUT, OUTBOUND, MessageRow, NewMessage,
-    StoredSend,
-)
+from .messages import MessageRow, NewMessage, StoredSend
 from .migrations import apply_pending
 from .push import PUSH, PushTarget, Registration, TokenPair
+from .rows import Rows
+from .schema import INBOUND, OUTBOUND, MessageState, StoredMessage
 
 __all__ = [
-    "INBOUND", "NO_CARRIER", "NOT_CARRIED", "NOT_TEXT", "OPTED_OUT", "OUTBOUND", "PARTS", "PUSH",
-    "UNAVAILABLE", "Account", "AccountExists", "AccountGone", "DatabaseUnavailable",
-    "DatabaseUrlError", "FollowUps", "HeldPartsDelivered", "Job", "JoinParts", "MessageRow",
-    "NewMessage", "NumberRoutedElsewhere", "PushTarget", "Registration", "Store", "StoredSend",
-    "TokenPair", "problem",
+    "INBOUND", "OUTBOUND", "PARTS", "PUSH", "UNAVAILABLE", "Account", "AccountExists",
+    "AccountGone", "CarrierRef", "DatabaseUnavailable", "DatabaseUrlError", "Job",
+    "MessageRow", "MessageState", "NewMessage", "NumberRoutedElsewhere", "PartGroup",
+    "PushTarget", "Registration", "Rows", "Store", "StoredMessage", "StoredSend", "TokenPair",
+    "problem",
 ]
+
+T = TypeVar("T")
 
 
 # Messages deleted per transaction when removing an account, and the least
@@ -143,34 +147,11 @@ class Store:
         return account
 
     # -- messages -------------------------------------------------------------
-    async def record_send(self, sender: Account, message: NewMessage,
-                          provider: str | None = None, *,
-                          off_net_refused: bool = False) -> StoredSend:
-        """Store a sent message: on-net to every account holding the number,
-        else queued for ``provider`` (unless the recipient opted out, or
-        ``off_net_refused``: the caller found the carrier must not take it).
-
-        Nothing is written when it cannot go anywhere: the answer's status
-        is then ``NO_CARRIER``, ``NOT_CARRIED``, ``OPTED_OUT`` or ``NOT_TEXT``
-        (carriers take plain text only).
-        """
-        def work(conn):
-            if message.displays:  # the sender's app has shown these messages
-                push_queries.mark_displayed(conn, sender.id, message.peer, message.displays)
-            recipients = account_queries.ids_holding(conn, message.peer)
-            if not recipients:
-                if message.content_type:  # a file transfer or receipt: not SMS text
-                    return StoredSend(0, NOT_TEXT, ())
-                if provider is None:
-                    return StoredSend(0, NO_CARRIER, ())
-                if off_net_refused:
-                    return StoredSend(0, NOT_CARRIED, ())
-                if carriers.opted_out(conn, sender.number, message.peer):
-                    return StoredSend(0, OPTED_OUT, ())
-            return message_queries.record_send(conn, sender, message, recipients, provider,
-                                               self.push_interval)
-
-        return await self._db.write(work)
+    async def write(self, work: Callable[[Rows], T]) -> T:
+        """Run ``work`` (the domain's reads, decisions and writes through
+        :class:`Rows`) as one transaction; its result is the answer."""
+        push_interval = self.push_interval
+        return await self._db.write(lambda conn: work(Rows(conn, push_interval)))
 
     async def fetch(
         self,
@@ -218,17 +199,7 @@ class Store:
         if read_up_to:
             self._read_marks[account_id] = read_up_to
 
-    # -- carriers ---------------------------------------------------------------------
-    async def opted_out(self, local_number: str, remote_number: str) -> bool:
-        return await self._db.read(partial(carriers.opted_out, local_number=local_number,
-                                           remote_number=remote_number))
-
-    async def set_opt_out(self, local_number: str, remote_number: str, opted_out: bool,
-                          reason: str) -> None:
-        await self._db.write(partial(carriers.set_opt_out, local_number=local_number,
-                                     remote_number=remote_number, opted_out=opted_out,
-                                     reason=reason))
-
+    # -- carrier settings ---------------------------------------------------------------------
     async def secret(self, key: str) -> str:
         return await self._db.write(partial(carriers.secret, key=key))
 
@@ -237,54 +208,6 @@ class Store:
 
     async def put_setting(self, key: str, value: str) -> None:
         await self._db.write(partial(carriers.put_setting, key=key, value=value))
-
-    async def record_inbound(self, **fields) -> list[tuple[int, int]] | None:
-        return await self._db.write(partial(carriers.record_inbound,
-                                            push_interval=self.push_interval, **fields))
-
-    async def deliver_held_parts(self, job: Job, worker: str, *, join: JoinParts,
-                                 opt_keyword: Callable[[str], str | None],
-                                 ) -> HeldPartsDelivered | None:
-        """A "parts" job: its group's wait ran out (``carriers.deliver_held_parts``),
-        settled with the job in one transaction. None when nothing was delivered."""
-        def work(conn):
-            if not outbox.finish(conn, job.id, outbox.DONE, worker=worker):
-                return None
-            held = PartGroup(job.provider, job.payload["sender"], job.payload["recipient"],
-                             job.payload["group"])
-            return carriers.deliver_held_parts(conn, held, join=join, opt_keyword=opt_keyword,
-                                               push_interval=self.push_interval)
-
-        return await self._db.write(work)
-
-    async def apply_ref_status(self, provider: str, ref: str, state: str, reason: str,
-                               follow_ups: FollowUps) -> dict | None:
-        return await self._db.write(partial(
-            carriers.apply_ref_status, provider=provider, ref=ref, state=state, reason=reason,
-            follow_ups=follow_ups, push_interval=self.push_interval))
-
-    async def settle_job(self, job: Job, worker: str, *, state: str, error: str | None = None,
-                         payload: dict | None = None, due_at=None, refs: tuple[str, ...] = (),
-                         message_state: str | None = None, follow_ups: FollowUps | None = None,
-                         opt_out: tuple[str, str] | None = None) -> bool:
-        """Record a job's outcome with its message's, in one transaction.
-
-        False (and nothing written) when this worker no longer holds the lease.
-        """
-        def work(conn):
-            if not outbox.finish(conn, job.id, state, error=error, payload=payload,
-                                 due_at=due_at, worker=worker):
-                return False
-            if job.message_id is not None:
-                carriers.add_refs(conn, job.provider, job.message_id, list(refs))
-                if message_state:
-                    carriers.advance(conn, job.message_id, message_state, error or "",
-                                     follow_ups or (lambda *_: []), self.push_interval)
-            if opt_out:
-                carriers.set_opt_out(conn, *opt_out, True, error or "carrier refused")
-            return True
-
-        return await self._db.write(work)
 
     # -- outbox ---------------------------------------------------------------------
     async def lease_jobs(self, worker: str, limit: int, lease_seconds: float) -> list[Job]:

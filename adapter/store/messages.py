@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,18 +14,11 @@ from . import accounts as account_queries
 from . import outbox
 from . import push as push_queries
 from .accounts import Account
-from .schema import INBOUND, OUTBOUND, accounts, device_cursors, messages
-
-# StoredSend.status of a send that was not stored (see Store.record_send).
-NO_CARRIER = "no-carrier"
-OPTED_OUT = "opted-out"
-NOT_TEXT = "not-text"
-NOT_CARRIED = "not-carried"  # the carrier must not take it (the caller knows why)
-
+from .schema import INBOUND, OUTBOUND, MessageState, accounts, device_cursors, messages
 
 @dataclass(frozen=True)
 class NewMessage:
-    """What the sender's app handed us (already validated by the domain)."""
+    """What the sender's app handed us (already validated by messaging/routing.py)."""
 
     peer: str
     body: str
@@ -38,7 +32,7 @@ class NewMessage:
 @dataclass(frozen=True)
 class StoredSend:
     sms_id: int
-    status: str
+    state: MessageState  # delivered (on-net) or queued (for a carrier)
     # (account id, sms_id) of each local copy delivered on-net.
     delivered: tuple[tuple[int, int], ...]
     message_id: int = 0  # the row's own id (outbox jobs refer to it)
@@ -60,22 +54,23 @@ _INSERT = messages.insert()
 _INSERT_RETURNING_ID = messages.insert().returning(messages.c.id)
 
 
-def record_send(
+def insert_send(
     conn: sa.Connection,
     sender: Account,
     message: NewMessage,
-    local_recipients: list[int],
+    state: MessageState,
+    local_recipients: Sequence[int] = (),
     provider: str | None = None,
     push_interval: float = push_queries.MIN_INTERVAL_SECONDS,
 ) -> StoredSend:
-    """Store a sent message: on-net, a received copy for each local recipient;
-    else, with ``provider``, the outbox job that carries it upstream (in the
-    same transaction, so an acknowledged message is never without its job)."""
+    """Store a sent message in ``state`` with a received copy for each local
+    recipient, and with ``provider`` the outbox job that carries it upstream
+    (in the same transaction, so an acknowledged message is never without
+    its job)."""
     now = datetime.now(UTC)
     wanted = Counter(local_recipients)
     wanted[sender.id] += 1
     ids = account_queries.allocate_sms_ids(conn, dict(wanted))
-    status = "delivered" if local_recipients else "queued"
     sent_id = ids[sender.id].pop(0)
     message_id = conn.execute(
         _INSERT_RETURNING_ID,
@@ -86,7 +81,7 @@ def record_send(
             "direction": OUTBOUND,
             "local_number": sender.number,
             "peer": message.peer,
-            "status": status,
+            "status": state,
             "device": message.device,
         },
     ).scalar_one()
@@ -97,10 +92,10 @@ def record_send(
         disposition_notification=message.disposition_notification, now=now,
         sender_device=message.device, sender_name=sender.display_name,
         push_interval=push_interval)
-    if provider and not local_recipients:
+    if provider:
         outbox.enqueue(conn, message_id=message_id, provider=provider,
                        conversation=f"{sender.number}>{message.peer}", now=now)
-    return StoredSend(sms_id=sent_id, status=status, delivered=tuple(deliveries),
+    return StoredSend(sms_id=sent_id, state=state, delivered=tuple(deliveries),
                       message_id=message_id, pushes=pushes)
 
 
@@ -137,7 +132,8 @@ def insert_received(
     common = _content(body, content_type, disposition_notification, now)
     rows = [
         {**common, "account_id": account_id, "sms_id": sms_id, "direction": INBOUND,
-         "local_number": local_number, "peer": peer, "status": "received", "device": None}
+         "local_number": local_number, "peer": peer, "status": MessageState.RECEIVED,
+         "device": None}
         for account_id, sms_id in deliveries
     ]
     devices = {account_id: push_queries.devices(conn, account_id)
@@ -158,7 +154,7 @@ def insert_received(
 
 
 def receive(
-    conn: sa.Connection, account_ids: list[int], *, now: datetime | None = None, **fields
+    conn: sa.Connection, account_ids: Sequence[int], *, now: datetime | None = None, **fields
 ) -> list[tuple[int, int]]:
     """Deliver one received message to each account (see ``insert_received``)."""
     ids = account_queries.allocate_sms_ids(conn, dict(Counter(account_ids)))

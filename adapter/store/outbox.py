@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from .schema import jobs, messages
+from .schema import StoredMessage, jobs, messages
 
 QUEUED, LEASED, DONE, FAILED, DEAD = "queued", "leased", "done", "failed", "dead"
 STATES = (QUEUED, LEASED, DONE, FAILED, DEAD)
@@ -32,8 +32,8 @@ class Job:
     last_error: str | None
     payload: dict = field(default_factory=dict)
     message_id: int | None = None
-    # The message it carries (sender number, recipient, text, ...), when leased.
-    message: dict | None = None
+    # The message it carries (a send's, or a push's received one), when leased.
+    message: StoredMessage | None = None
 
 
 def gave_up(job: Job, reason: str) -> str:
@@ -69,13 +69,15 @@ _JOB_COLUMNS = (jobs.c.id, jobs.c.kind, jobs.c.provider, jobs.c.state, jobs.c.at
                 jobs.c.message_id)
 _MESSAGE_COLUMNS = (messages.c.account_id, messages.c.sms_id, messages.c.local_number,
                     messages.c.peer, messages.c.body, messages.c.content_type,
-                    messages.c.disposition_notification)
+                    messages.c.disposition_notification, messages.c.status)
 
 
 def _job(row, with_message: bool = False) -> Job:
     message = None
     if with_message and row.message_id is not None:
-        message = {c.name: getattr(row, c.name) for c in _MESSAGE_COLUMNS}
+        message = StoredMessage(
+            row.message_id, row.account_id, row.sms_id, row.local_number, row.peer, row.body,
+            row.content_type, row.disposition_notification, row.status)
     return Job(id=row.id, kind=row.kind, provider=row.provider, state=row.state,
                attempts=row.attempts, due_at=utc(row.due_at), created_at=utc(row.created_at),
                last_error=row.last_error, payload=json.loads(row.payload or "{}"),

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import outbox
-from .schema import INBOUND, accounts, jobs, messages, push_tokens
+from .schema import INBOUND, MessageState, accounts, jobs, messages, push_tokens
 
 PUSH = "push"  # jobs.kind
 # A disposition receipt is not something the user reads: never unread.
@@ -220,7 +220,7 @@ _MY_UNREAD = (
     (messages.c.account_id == sa.bindparam("owner"))
     & (messages.c.direction == INBOUND)
     & (messages.c.sms_id > _READ_UP_TO)
-    & (messages.c.status == "received")
+    & (messages.c.status == MessageState.RECEIVED)
 )
 _UNREAD = sa.select(sa.func.count()).select_from(messages).where(
     _MY_UNREAD & (messages.c.content_type != RECEIPT_CONTENT_TYPE))
@@ -275,7 +275,7 @@ def mark_displayed(conn: sa.Connection, account_id: int, peer: str,
             _MY_UNREAD & (messages.c.peer == peer)
             & messages.c.disposition_notification.startswith(f"{disposition_id}:",
                                                              autoescape=True)
-        ).values(status="displayed", updated_at=datetime.now(UTC)),
+        ).values(status=MessageState.DISPLAYED, updated_at=datetime.now(UTC)),
             {"owner": account_id})
         changed += result.rowcount
     return changed

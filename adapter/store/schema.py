@@ -5,6 +5,9 @@ The tables are created and changed only by the versioned steps in
 database matches these definitions.
 """
 
+from dataclasses import dataclass
+from enum import StrEnum
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -12,6 +15,38 @@ metadata = sa.MetaData()
 # messages.direction
 INBOUND = "in"
 OUTBOUND = "out"
+
+
+class MessageState(StrEnum):
+    """The values of messages.status (and carrier_refs.status, a sent part's).
+
+    Only the vocabulary lives here; which state may follow which is the
+    domain's rule (messaging/status.py).
+    """
+
+    QUEUED = "queued"  # outbound: waiting in the outbox for its carrier
+    SUBMITTED = "submitted"  # the carrier took it
+    SENT = "sent"  # the carrier handed it on
+    DELIVERED = "delivered"  # reached the phone (on-net: at once)
+    FAILED = "failed"
+    RECEIVED = "received"  # inbound
+    DISPLAYED = "displayed"  # inbound, and the app sent a display receipt for it
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One message row as the dispatcher, the pushes and the delivery rules read it."""
+
+    id: int
+    account_id: int
+    sms_id: int
+    local_number: str
+    peer: str
+    body: str
+    content_type: str
+    disposition_notification: str
+    state: str  # a MessageState
+
 
 # 64-bit on PostgreSQL; SQLite needs exactly INTEGER for a rowid primary key.
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -64,8 +99,8 @@ messages = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("content_type", sa.String(255), nullable=False, server_default=""),
     sa.Column("disposition_notification", sa.String(1024), nullable=False, server_default=""),
-    # out: queued | submitted | sent | delivered | failed (messaging/status.py);
-    # in: received, or displayed once the app sent a display receipt for it
+    # a MessageState: out queued | submitted | sent | delivered | failed;
+    # in received, or displayed once the app sent a display receipt for it
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("failure_reason", sa.String(1024), nullable=True),
     # The app installation that sent it (``%installid%``), when known.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from adapter.messaging.multipart import join, missing, missing_marker
+from adapter.messaging.multipart import complete, join, missing, missing_marker
 
 
 def test_parts_join_in_position_order_as_they_are():
@@ -21,6 +21,11 @@ def test_markers_at_the_ends_and_for_several_missing_parts():
     assert join({2: "middle"}, 3) == "[part 1 of 3 missing] middle [part 3 of 3 missing]"
     assert join({4: "last"}, 4) == (
         "[part 1 of 4 missing] [part 2 of 4 missing] [part 3 of 4 missing] last")
+
+
+def test_a_group_is_complete_once_every_position_is_held():
+    assert not complete({1: "a"}, 2) and not complete({}, 1)
+    assert complete({1: "a", 2: "b"}, 2) and complete({1: "whole"}, 1)
 
 
 def test_missing_lists_the_absent_positions_in_order():

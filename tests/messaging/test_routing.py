@@ -6,8 +6,10 @@ import pytest
 
 from adapter.config import ConfigError, load_config
 from adapter.messaging import routing
+from adapter.messaging.routing import OnNet, Refusal, Upstream, record_send, route
+from adapter.passwords import hash_password
 from adapter.providers import HookUrls, Provider, check_providers, provider_class
-from adapter.store import NewMessage
+from adapter.store import NewMessage, Store
 from tests.app_client import ALICE, BOB, CAROL, NOBODY, ids, make_user, texts
 from tests.conftest import run_cli
 
@@ -223,6 +225,68 @@ def test_carrier_refusal_rules():
     assert refusal(BOB, "x" * 100_000, cap=0) is None
 
 
+# -- the routing decision -----------------------------------------------------------------
+
+
+def test_local_accounts_holding_the_number_win_whatever_the_message():
+    receipt = NewMessage(BOB, "{}", content_type="application/x-acro-disposition-notification")
+    for message in (NewMessage(BOB, "hi"), receipt):
+        assert route(message, [3, 4], None) == OnNet([3, 4])
+        assert route(message, [3], "voip", carrier_refused=True,
+                     opted_out=lambda: True) == OnNet([3])
+
+
+def test_off_net_goes_to_the_senders_carrier():
+    assert route(NewMessage(NOBODY, "hi"), [], "voip") == Upstream("voip")
+
+
+def test_off_net_refusals_in_order():
+    text, media = NewMessage(NOBODY, "hi"), NewMessage(NOBODY, "{}", content_type="image/jpeg")
+    assert route(media, [], "voip") is Refusal.NOT_TEXT
+    assert route(media, [], None) is Refusal.NOT_TEXT
+    assert route(text, [], None) is Refusal.NO_CARRIER
+    assert route(text, [], "voip", carrier_refused=True) is Refusal.NOT_CARRIED
+    assert route(text, [], "voip", opted_out=lambda: True) is Refusal.OPTED_OUT
+
+
+def test_the_opt_out_is_read_only_for_a_message_the_carrier_would_take():
+    def never() -> bool:
+        raise AssertionError("read the opt-out needlessly")
+
+    assert route(NewMessage(BOB, "hi"), [1], "voip", opted_out=never) == OnNet([1])
+    assert route(NewMessage(NOBODY, "hi"), [], None, opted_out=never) is Refusal.NO_CARRIER
+    assert route(NewMessage(NOBODY, "hi"), [], "voip", carrier_refused=True,
+                 opted_out=never) is Refusal.NOT_CARRIED
+
+
+@pytest.fixture
+async def store(config):
+    store = Store(config.database_url)
+    await store.migrate()
+    await store.create_account(username="alice", password_hash=hash_password("pw"),
+                               number=ALICE, provider=None, display_name=None)
+    yield store
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_off_net_send_is_queued_for_the_carrier_or_refused_without_one(store):
+    alice = await store.account("alice")
+    assert (await record_send(store, alice, NewMessage("+14155550100", "hi"))) is Refusal.NO_CARRIER
+    stored = await record_send(store, alice, NewMessage("+14155550100", "hi"), provider="voip")
+    assert stored.state == "queued"
+    assert stored.delivered == ()
+    [job] = await store.jobs()
+    assert (job.provider, job.state, job.message_id) == ("voip", "queued", stored.message_id)
+    await store.write(lambda rows: rows.set_opt_out(alice.number, "+14155550100", True,
+                                                   "STOP received"))
+    refused = await record_send(store, alice, NewMessage("+14155550100", "again"), provider="voip")
+    assert refused is Refusal.OPTED_OUT
+    assert len(await store.jobs()) == 1
+
+
+
+
 # -- region ------------------------------------------------------------------------------
 
 
@@ -263,21 +327,21 @@ def test_content_types_that_are_not_mime_types_are_refused(given):
 
 
 def test_prepare_builds_the_stored_message():
-    message = routing.prepare(routing.Outgoing(
+    message = routing.prepare(
         to="tel:+1-202-555-0102", body=" hi ", content_type="TEXT/PLAIN",
-        disposition_notification="  id.1:display ", device="phone"), "US")
+        disposition_notification="  id.1:display ", device="phone", default_region="US")
     assert (message.peer, message.body, message.content_type) == (BOB, " hi ", "")
     assert (message.disposition_notification, message.device) == ("id.1:display", "phone")
 
 
-@pytest.mark.parametrize("outgoing", [
-    routing.Outgoing(to=BOB, body=""),
-    routing.Outgoing(to=BOB, body="x", disposition_notification="a:" + "d" * 1024),
-    routing.Outgoing(to=BOB, body="x", content_type="nonsense"),
+@pytest.mark.parametrize("fields", [
+    dict(to=BOB, body=""),
+    dict(to=BOB, body="x", disposition_notification="a:" + "d" * 1024),
+    dict(to=BOB, body="x", content_type="nonsense"),
 ])
-def test_prepare_refuses_unusable_messages(outgoing):
+def test_prepare_refuses_unusable_messages(fields):
     with pytest.raises(routing.InvalidMessage):
-        routing.prepare(outgoing, "US")
+        routing.prepare(**fields, default_region="US")
 
 
 def test_carol_is_not_bob(http, add_account):

@@ -3,6 +3,7 @@
 import json
 
 from adapter.push.notification import GENERIC_TEXT, PREVIEW_LENGTH, notify_text_message, preview_text
+from adapter.store import StoredMessage
 from tests.push.fake_push import notification_problems
 
 RECEIPT = "application/x-acro-disposition-notification"
@@ -10,7 +11,9 @@ FILE_TRANSFER = "application/x-acro-filetransfer+json"
 
 
 def push(body="Hi Bob", content_type="", display_name="Alice", preview=True, badge=3):
-    message = {"sms_id": 42, "peer": "+12025550101", "body": body, "content_type": content_type}
+    message = StoredMessage(id=7, account_id=1, sms_id=42, local_number="+12025550102",
+                            peer="+12025550101", body=body, content_type=content_type,
+                            disposition_notification="", state="received")
     return notify_text_message(app_id="app", token="tok", selector="SEL:1", message=message,
                                badge=badge, display_name=display_name, preview=preview)
 

@@ -8,6 +8,7 @@ from adapter.dispatch import RetryPolicy
 from adapter.http_client import new_http_client
 from adapter.passwords import HashCost, hash_password
 from adapter.push import PushClient, Pusher
+from adapter.messaging.routing import record_send
 from adapter.store import NewMessage, Registration, Store, TokenPair
 from adapter.store.outbox import utc
 from tests.push.fake_push import http_error, push_service  # noqa: F401 (fixture)
@@ -34,7 +35,7 @@ async def queue_push_to_bob(store) -> None:
     """bob's device S1 (token "t1"), then a message to bob: one push job."""
     bob = await store.account("bob")
     await store.report_push_token(bob.id, Registration("S1", other=TokenPair("t1", "app")))
-    stored = await store.record_send(await store.account("alice"), NewMessage(BOB, "hi"))
+    stored = await record_send(store, await store.account("alice"), NewMessage(BOB, "hi"))
     assert stored.pushes == 1
 
 

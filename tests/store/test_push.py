@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapter.passwords import hash_password
+from adapter.messaging.routing import record_send
 from adapter.store import INBOUND, OUTBOUND, NewMessage, Registration, Store, TokenPair
 from adapter.store import messages as message_queries
 from adapter.store import outbox
@@ -39,7 +40,7 @@ async def accounts_of(store):
 
 async def test_a_send_to_an_account_without_devices_queues_no_push(store):
     alice, bob = await accounts_of(store)
-    stored = await store.record_send(alice, NewMessage(BOB, "hi"))
+    stored = await record_send(store, alice, NewMessage(BOB, "hi"))
     assert stored.pushes == 0
     assert await store.jobs() == []
 
@@ -49,7 +50,7 @@ async def test_each_pushable_device_gets_one_job_in_its_own_conversation(store):
     await store.report_push_token(bob.id, Registration("S1", "d1", other=TokenPair("t1", "a")))
     await store.report_push_token(bob.id, Registration("S2", "d2", legacy=TokenPair("t2", "a")))
     await store.report_push_token(bob.id, Registration("S3", "d3", call=TokenPair("t3", "a")))
-    stored = await store.record_send(alice, NewMessage(BOB, "hi"))
+    stored = await record_send(store, alice, NewMessage(BOB, "hi"))
     assert stored.pushes == 2
     jobs = await store.jobs()
     assert sorted(job.payload["selector"] for job in jobs) == ["S1", "S2"]
@@ -57,15 +58,15 @@ async def test_each_pushable_device_gets_one_job_in_its_own_conversation(store):
     leased = await store.lease_jobs("w", 10, 60)
     # Both are leased at once: one device's push never waits for another's.
     assert len(leased) == 2
-    assert {job.message["sms_id"] for job in leased} == {stored.delivered[0][1]}
-    assert {job.message["account_id"] for job in leased} == {bob.id}
+    assert {job.message.sms_id for job in leased} == {stored.delivered[0][1]}
+    assert {job.message.account_id for job in leased} == {bob.id}
 
 
 async def test_unread_counts_what_no_fetch_returned_and_no_receipt_displayed(store):
     alice, bob = await accounts_of(store)
 
     async def send(body, **fields):
-        await store.record_send(alice, NewMessage(BOB, body, **fields))
+        await record_send(store, alice, NewMessage(BOB, body, **fields))
 
     await send("one")
     await send("two", disposition_notification="m1:display")
@@ -78,10 +79,10 @@ async def test_unread_counts_what_no_fetch_returned_and_no_receipt_displayed(sto
     await send("receipt", content_type=RECEIPT)  # receipts are never unread
     assert await store.unread_count(bob.id) == 2
     # bob's app displayed m1: only alice's m1, not m10, not someone else's m1.
-    await store.record_send(bob, NewMessage("+12025550199", "x", content_type=RECEIPT,
+    await record_send(store, bob, NewMessage("+12025550199", "x", content_type=RECEIPT,
                                             displays=("m1",)))
     assert await store.unread_count(bob.id) == 2
-    await store.record_send(bob, NewMessage(ALICE, "x", content_type=RECEIPT, displays=("m1",)))
+    await record_send(store, bob, NewMessage(ALICE, "x", content_type=RECEIPT, displays=("m1",)))
     assert await store.unread_count(bob.id) == 1
     # A fetch that returns nothing new reads nothing (bob's ids: 1-5 received,
     # 6 the receipt to alice; the one to a stranger was not stored).
@@ -97,7 +98,7 @@ async def test_unread_counts_what_no_fetch_returned_and_no_receipt_displayed(sto
 async def test_a_token_reported_again_after_a_404_survives_the_late_delete(store):
     alice, bob = await accounts_of(store)
     await store.report_push_token(bob.id, Registration("S1", other=TokenPair("old", "a")))
-    await store.record_send(alice, NewMessage(BOB, "hi"))
+    await record_send(store, alice, NewMessage(BOB, "hi"))
     [job] = await store.lease_jobs("w", 10, 60)
     # The app restarted with a new token while the push to the old one was out.
     await store.report_push_token(bob.id, Registration("S1", other=TokenPair("new", "a")))
@@ -135,7 +136,7 @@ async def test_migration_3_counts_earlier_messages_as_read(empty_database_url):
         assert await store.unread_count(bob.id) == 0
         alice = await store.create_account(username="alice", password_hash=PASSWORD_HASH,
                                            number=ALICE, provider=None, display_name=None)
-        await store.record_send(alice, NewMessage(BOB, "new"))
+        await record_send(store, alice, NewMessage(BOB, "new"))
         assert await store.unread_count(bob.id) == 1
         assert await store._db.read(lambda conn: conn.execute(
             sa.select(accounts.c.read_up_to).where(accounts.c.id == bob.id)).scalar_one()) == 3
@@ -146,7 +147,7 @@ async def test_migration_3_counts_earlier_messages_as_read(empty_database_url):
 async def test_removing_an_account_removes_its_devices_and_their_jobs(store):
     alice, bob = await accounts_of(store)
     await store.report_push_token(bob.id, Registration("S1", other=TokenPair("t1", "a")))
-    await store.record_send(alice, NewMessage(BOB, "hi"))
+    await record_send(store, alice, NewMessage(BOB, "hi"))
     assert [job.kind for job in await store.jobs()] == ["push"]
     assert await store.remove_account("bob") == 1
     assert await store.push_target("S1") is None
@@ -228,7 +229,7 @@ async def test_a_burst_is_one_push_now_and_one_per_interval_carrying_the_newest(
     newest = [await deliver(store, bob, s) for s in (0.1, 0.2, 0.3)][-1]
     assert await device_jobs(store, "S1") == [("queued", 0, newest, {"selector": "S1"})]
     out = await lease_at(store, 0.4)
-    assert {job.message["sms_id"] for job in out} == {newest} and len(out) == 3
+    assert {job.message.sms_id for job in out} == {newest} and len(out) == 3
     assert first < newest
     # While that push is out, the next is spaced from its due time.
     await deliver(store, bob, 0.5)
@@ -240,7 +241,7 @@ async def test_a_burst_is_one_push_now_and_one_per_interval_carrying_the_newest(
         await store.settle_push(job, "w", state="done")
     assert await lease_at(store, INTERVAL - 0.01) == []
     out = await lease_at(store, INTERVAL)
-    assert {job.message["sms_id"] for job in out} == {newest} and len(out) == 3
+    assert {job.message.sms_id for job in out} == {newest} and len(out) == 3
     # And the one after that another interval on, under the newest sender's name.
     newest = await deliver(store, bob, 2.5)
     assert (await device_jobs(store, "S2"))[2] == ("queued", 2 * INTERVAL, newest,
@@ -289,7 +290,7 @@ async def test_concurrent_deliveries_leave_one_waiting_push_per_device(store):
     # orders them, so none queues a second job beside another's.
     bob = await push_to_bob(store, "S1", "S2")
     alice = await store.account("alice")
-    await asyncio.gather(*[store.record_send(alice, NewMessage(BOB, f"m{n}")) for n in range(40)])
+    await asyncio.gather(*[record_send(store, alice, NewMessage(BOB, f"m{n}")) for n in range(40)])
     for selector in ("S1", "S2"):
         [(state, _, sms_id, _)] = await device_jobs(store, selector)
         assert (state, sms_id) == ("queued", 40)

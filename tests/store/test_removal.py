@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from adapter.passwords import HashCost, hash_password
-from adapter.store import AccountGone, NewMessage, Registration, Store, TokenPair
+from adapter.messaging.routing import record_send
+from adapter.store import AccountGone, MessageState, NewMessage, Registration, Store, TokenPair
 from adapter.store import removal
 from adapter.store.schema import (
     accounts, carrier_refs, device_cursors, jobs, messages, metadata, numbers, push_tokens,
@@ -35,17 +36,21 @@ async def traffic(store, account, peer, device):
     await store.report_push_token(account.id, Registration(
         f"{account.username}-phone", device, other=TokenPair(f"{account.username}-token", "app")))
     for n in range(3):
-        await store.record_send(peer, NewMessage(account.number, f"to {account.username} {n}"))
-        await store.record_send(account, NewMessage(peer.number, f"from {account.username} {n}"))
-        await store.record_send(account, NewMessage(NOBODY, f"off-net {n}"), provider="voip")
+        await record_send(store, peer, NewMessage(account.number, f"to {account.username} {n}"))
+        await record_send(store, account, NewMessage(peer.number, f"from {account.username} {n}"))
+        await record_send(store, account, NewMessage(NOBODY, f"off-net {n}"), provider="voip")
     await store.fetch(account.id, device, {"in": 0, "out": 0}, 100)
 
 
 async def carry_sends(store):
     for job in await store.lease_jobs("w", 100, 60):
         if job.kind == "send":
-            await store.settle_job(job, "w", state="done", refs=(f"ref-{job.id}",),
-                                   message_state="submitted")
+            def settle(rows, job=job):
+                assert rows.finish_job(job, "w", "done")
+                rows.add_refs(job.provider, job.message_id, [f"ref-{job.id}"])
+                rows.set_state(job.message_id, MessageState.SUBMITTED)
+
+            await store.write(settle)
 
 
 def everything(conn) -> dict[str, set[tuple]]:
@@ -93,7 +98,7 @@ async def test_batched_removal_takes_all_of_the_account_and_nothing_else(store):
 async def test_messages_arriving_during_the_removal_go_with_it(store):
     alice, bob = await store.account("alice"), await store.account("bob")
     for n in range(6):
-        await store.record_send(alice, NewMessage(BOB, f"old {n}"))
+        await record_send(store, alice, NewMessage(BOB, f"old {n}"))
     oldest = sa.select(sa.func.count()).select_from(messages).where(
         (messages.c.account_id == bob.id) & (messages.c.sms_id <= 6))
     removing = asyncio.ensure_future(store.remove_account("bob", batch=2))
@@ -101,7 +106,7 @@ async def test_messages_arriving_during_the_removal_go_with_it(store):
     # Sent until the last old message is gone: the pause after that batch
     # comes before the final step, so no send races the account's own delete.
     while await store._db.read(lambda conn: conn.execute(oldest).scalar_one()):
-        arrived += len((await store.record_send(alice, NewMessage(BOB, "new"))).delivered)
+        arrived += len((await record_send(store, alice, NewMessage(BOB, "new"))).delivered)
     assert arrived > 0
     assert await asyncio.wait_for(removing, timeout=30) == 6 + arrived
     left = await store._db.read(lambda conn: conn.execute(
@@ -113,7 +118,7 @@ async def test_messages_arriving_during_the_removal_go_with_it(store):
 async def test_a_batch_takes_the_oldest_and_nothing_past_the_limit(store):
     alice, bob = await store.account("alice"), await store.account("bob")
     for n in range(5):
-        await store.record_send(alice, NewMessage(BOB, f"m{n}"))
+        await record_send(store, alice, NewMessage(BOB, f"m{n}"))
 
     def sms_ids(conn):
         return sorted(conn.execute(sa.select(messages.c.sms_id).where(
@@ -177,6 +182,6 @@ async def test_a_send_by_an_account_removed_meanwhile_stores_nothing(store):
     bob = await store.account("bob")
     assert await store.remove_account("bob") == 0
     with pytest.raises(AccountGone):
-        await store.record_send(bob, NewMessage(ALICE, "too late"))
+        await record_send(store, bob, NewMessage(ALICE, "too late"))
     alice = await store.account("alice")
     assert (await store.fetch(alice.id, None, {"in": None, "out": None}, 100))["in"] == []
