@@ -4,23 +4,8 @@
     python bench/bench_carriers.py [--parts latency,dispatch] [--rounds 3] [--rate 40]
         [--slow-seconds 2] [--conversations 1,4,16,64] [--messages 2000] [--postgresql-url [URL]]
 
-The carrier is the tests' fake voip.ms API (tests/providers/fake_voipms.py,
-checking every request), served in this process; alice (+12025550101) sends
-through it (``[providers.vms]``). Each adapter has a fresh database.
-
-1. latency: two adapters, one whose carrier answers at once and one whose
-   carrier takes ``--slow-seconds``; wrk (bench/send_offnet.lua) sends from
-   alice to 100 numbers outside the service, ``[outbox] batch = 100``. First
-   ``--rounds`` paced runs at ``--rate`` sends/s, alternating between the
-   carriers, then each flat out. The web request only stores the message and
-   its job, so under the paced load both must give the same latency: medians
-   of p50 and p99 within 1.5x or 2 ms; and no send may take as long as the
-   slow carrier.
-2. dispatch: ``--messages`` queued (through ``Store.record_send``, the send
-   request's call) before ``serve`` starts, round robin over C recipients;
-   then the rate at which the carrier receives them (first to last send, or
-   time-boxed at ``--drain-seconds``). Each must arrive once, in order per
-   conversation, and every job end done.
+The carrier is the tests' fake voip.ms (tests/providers/fake_voipms.py), served
+in this process; alice sends through it. What is measured: bench/RESULTS.md.
 """
 
 import argparse

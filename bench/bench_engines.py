@@ -4,15 +4,7 @@
     python bench/bench_engines.py [--postgresql-url URL] [--senders 1] [--duration 10]
                                   [--scenarios sqlite-1,sqlite-2,postgresql-1,postgresql-2]
 
-``--postgresql-url`` (default ``$ADAPTER_TEST_POSTGRESQL_URL``) names a role
-that may create databases. Each scenario has a fresh database and its
-processes each their own port; one wrk (2 threads of 8 connections) drives
-bench_core.py's send, alice to bob, with bench/send_spread.lua pointing each
-thread at one process, so one latency histogram covers both ("split": the
-answers each process gave). ``--senders N`` makes N pairs of accounts instead,
-senderI sending to receiverI, so that concurrent sends do not all wait for
-the same two accounts' rows. CPU: the adapter processes together, and the
-PostgreSQL backends of the benchmark's database.
+What is measured: bench/RESULTS.md.
 """
 
 import argparse

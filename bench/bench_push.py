@@ -4,19 +4,9 @@
     python bench/bench_push.py [--rates 100,200,400,0] [--duration 10] [--warmup 2]
                                [--accounts 100] [--concurrency 16]
 
-The push service is the tests' fake (tests/push/fake_push.py, checking every
-request), served in this process; it notes when each push arrives. The
-adapter runs on a fresh SQLite file with a voip.ms provider (its API is never
-called) and ``[push] min_interval_seconds = 0`` (the pipeline is measured, not
-the spacing of one device's pushes); ``--accounts`` accounts have one device
-each, its token reported through the Push Token Reporter. The load, in a
-process of its own: voip.ms "SMS URL Callback"s by GET, as the fake carrier's
-``deliver`` sends them (the template ``provider urls vms`` prints), each with
-a new message id, round robin over the accounts, at each of ``--rates`` per
-second (0: back to back on ``--concurrency`` connections). "push" latency:
-the push's arrival minus the moment the callback's ``ok`` was read; "sent":
-minus the moment it was sent. Every callback must get a push ("missing"
-otherwise): its own, or one naming a later message to the same device.
+The push service is the tests' fake (tests/push/fake_push.py), served in this
+process; the callbacks come from a process of their own. What is measured:
+bench/RESULTS.md.
 """
 
 import argparse

@@ -3,12 +3,7 @@
 
     python bench/bench_remove.py [--postgresql-url [URL]] [--clients 8] [--duration 10]
 
-alice, bob and carol are made with the CLI; bob gets 10^5 messages and the
-outbox 10^6 finished jobs (the bulk fill of
-tests/test_account_remove_while_serving.py); then ``serve``. ``--clients``
-callers (aiohttp) each send as alice to carol and fetch as alice in turn,
-first for ``--duration`` seconds alone, then while ``python -m adapter
-account remove bob`` runs. Every request must be answered 200.
+What is measured: bench/RESULTS.md.
 """
 
 import argparse

@@ -7,8 +7,6 @@ thread of the benchmark's process; wrk runs; CPU accounting from /proc.
 Everything talks to 127.0.0.1 only. The scripts import it as ``common``.
 """
 
-from __future__ import annotations
-
 import asyncio
 import contextlib
 import json
@@ -28,7 +26,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -103,15 +101,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 def describe() -> str:
     """The code measured and the machine, for the report."""
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "adapter"],
-                           capture_output=True, text=True).stdout.strip()
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown CPU")
-    return (f"code {commit}{'+dirty' if dirty else ''}; {os.cpu_count()} CPUs ({model}); "
-            f"load average {os.getloadavg()[0]:.1f}")
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()
+    return f"code {commit}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
 
 
 def table(headers: list[str], rows: list[list]) -> None:
@@ -119,8 +111,8 @@ def table(headers: list[str], rows: list[list]) -> None:
     print("| " + " | ".join(headers) + " |")
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|")
     for row in rows:
-        print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v)
-                                for v in row) + " |")
+        print("| " + " | ".join(("PASS" if v else "FAIL") if isinstance(v, bool) else
+                                f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
@@ -150,7 +142,7 @@ class Bench:
         return proc
 
     def serve(self, app) -> str:
-        """Serve an ASGI app (a test fake) as the tests do; its base URL."""
+        """Serve an ASGI app (a test fake) in a thread, as the tests do; its base URL."""
         from tests.conftest import serving
 
         return self.stack.enter_context(serving(app))
@@ -189,17 +181,12 @@ def main(run) -> int:
         return 130
 
 
-def postgresql(admin_url: str, sql: str, *args) -> list:
-    """One statement on the admin URL's database (asyncpg, the adapter's driver)."""
+def postgresql(url: str, sql: str, *args) -> list:
+    """One statement on the database of ``url`` (asyncpg, the adapter's driver)."""
     import asyncpg
 
-    parts = urlsplit(admin_url)
-
     async def run() -> list:
-        connection = await asyncpg.connect(
-            user=unquote(parts.username or ""), password=unquote(parts.password or ""),
-            host=parts.hostname, port=parts.port or 5432,
-            database=unquote(parts.path.lstrip("/")) or "postgres", timeout=10)
+        connection = await asyncpg.connect(url, timeout=10)
         try:
             return await connection.fetch(sql, *args, timeout=60)
         finally:
@@ -208,7 +195,7 @@ def postgresql(admin_url: str, sql: str, *args) -> list:
     try:
         return asyncio.run(run())
     except (OSError, asyncio.TimeoutError) as exc:
-        raise BenchError(f"cannot reach PostgreSQL at {parts.hostname}:{parts.port}: {exc}")
+        raise BenchError(f"cannot reach PostgreSQL: {exc}") from None
 
 
 def backend_pids(database_url: str) -> list[int]:
