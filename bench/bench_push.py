@@ -31,7 +31,7 @@ def did(n: int) -> str:
 
 async def load(template: str, accounts: int, rate: float, seconds: float, concurrency: int,
                first: int) -> dict:
-    """Callbacks for ``seconds``; seq -> (sent, accepted), and the failures."""
+    """Callbacks for ``seconds``: seq -> (sent, accepted), the failures, the next seq."""
     import httpx2
 
     timings, failures, seq = {}, [], first
@@ -76,28 +76,16 @@ async def load(template: str, accounts: int, rate: float, seconds: float, concur
             "seconds": time.monotonic() - start}
 
 
-class Callbacks:
-    """:func:`load` in a process of its own, one run per line it reads."""
-
-    def __init__(self, bench, template: str, args):
-        self.template, self.args = template, args
-        self.proc = subprocess.Popen([sys.executable, __file__, "--load"], cwd=ROOT, text=True,
-                                     env=CHILD_ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        bench.stack.callback(stop, self.proc)
-
-    def __call__(self, rate: float, seconds: float, first: int) -> tuple[dict, int, float]:
-        """seq -> (sent, accepted) of the accepted callbacks, the next seq, seconds taken."""
-        self.proc.stdin.write(json.dumps([self.template, self.args.accounts, rate, seconds,
-                                          self.args.concurrency, first]) + "\n")
-        self.proc.stdin.flush()
-        if not (line := self.proc.stdout.readline()):
-            raise BenchError("the load generator exited")
-        result = json.loads(line)
-        if result["failures"]:
-            raise BenchError(f"{len(result['failures'])} callbacks failed: "
-                             f"{result['failures'][0]}")
-        return ({int(seq): times for seq, times in result["timings"].items()}, result["next"],
-                result["seconds"])
+def callbacks(generator: subprocess.Popen, *params) -> dict:
+    """One :func:`load` run by the load generator, a process of its own."""
+    generator.stdin.write(json.dumps(params) + "\n")
+    generator.stdin.flush()
+    if not (line := generator.stdout.readline()):
+        raise BenchError("the load generator exited")
+    if (result := json.loads(line))["failures"]:
+        raise BenchError(f"{len(result['failures'])} callbacks failed: {result['failures'][0]}")
+    result["timings"] = {int(seq): times for seq, times in result["timings"].items()}
+    return result
 
 
 def arrivals(service: FakePushService, seqs, accounts: int) -> dict[int, float]:
@@ -138,12 +126,17 @@ def run(bench, args) -> bool:
             "pushTokenOther": f"token-{n}", "pushappid_other": "bench.app", "device": f"d{n}"})
         if status != 200:
             raise BenchError(f"push token report answered {status}: {body[:200]!r}")
-    callbacks, rows, seq, complete = Callbacks(bench, template, args), [], 0, True
+    generator = subprocess.Popen([sys.executable, __file__, "--load"], cwd=ROOT, text=True,
+                                 env=CHILD_ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    bench.stack.callback(stop, generator)
+    rows, seq, complete = [], 0, True
     for rate in args.rates:
-        seq = callbacks(rate, args.warmup, seq)[1]
+        params = (template, args.accounts, rate)
+        seq = callbacks(generator, *params, args.warmup, args.concurrency, seq)["next"]
         with CpuWindow(adapter=adapter.pids, fake=lambda: [os.getpid()],
-                       generator=lambda: [callbacks.proc.pid]) as cpu:
-            timings, seq, seconds = callbacks(rate, args.duration, seq)
+                       generator=lambda: [generator.pid]) as cpu:
+            result = callbacks(generator, *params, args.duration, args.concurrency, seq)
+        timings, seq = result["timings"], result["next"]
         deadline = time.monotonic() + 60  # every push of this run, however late
         while ((missing := timings.keys() - (arrived := arrivals(service, timings, args.accounts)
                                                ).keys()) and time.monotonic() < deadline):
@@ -151,16 +144,14 @@ def run(bench, args) -> bool:
         complete = complete and not missing
         push = percentiles([(arrived[s] - accepted) * 1000
                             for s, (_, accepted) in timings.items() if s in arrived])
-        sent = percentiles([(arrived[s] - sent) * 1000
-                            for s, (sent, _) in timings.items() if s in arrived])
         ack = percentiles([(accepted - sent) * 1000 for sent, accepted in timings.values()])
         rows.append([f"{rate:g}/s" if rate else f"max ({args.concurrency})",
-                     f"{len(timings) / seconds:.0f}", f"{ack[0]:.2f} / {ack[1]:.2f}", *push,
-                     f"{sent[0]:.2f} / {sent[1]:.2f}", len(missing), f"{cpu.percent['adapter']:.0f}%",
+                     f"{len(timings) / result['seconds']:.0f}", f"{ack[0]:.2f} / {ack[1]:.2f}", *push,
+                     len(missing), f"{cpu.percent['adapter']:.0f}%",
                      f"{cpu.percent['generator'] + cpu.percent['fake']:.0f}%",
                      f"{cpu.percent['other']:.0f}%"])
     table(["load", "callbacks/s", "ack p50 / p99 ms", "push p50 ms", "push p99 ms",
-           "push max ms", "sent p50 / p99 ms", "missing", "adapter CPU", "load CPU", "other CPU"], rows)
+           "push max ms", "missing", "adapter CPU", "load CPU", "other CPU"], rows)
     if service.violations:
         print(f"FAIL  the push service saw requests it would refuse: {service.violations[:3]}")
     return complete and not service.violations
