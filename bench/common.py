@@ -101,9 +101,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 def describe() -> str:
     """The code measured and the machine, for the report."""
-    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip()
-    return f"code {commit}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
+    commit, dirty = (subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True,
+                                    text=True).stdout.strip()
+                     for args in (["describe", "--always"], ["status", "--porcelain", "adapter"]))
+    return f"code {commit}{'+dirty' if dirty else ''} (adapter/); {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
 
 
 def table(headers: list[str], rows: list[list]) -> None:
