@@ -118,13 +118,9 @@ def table(headers: list[str], rows: list[list]) -> None:
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
     """p50, p99 and max of some latencies."""
-    if len(values) < 2:
-        return (values[0],) * 3 if values else (0.0, 0.0, 0.0)
-    q = statistics.quantiles(values, n=100)
-    return q[49], q[98], max(values)
+    q = statistics.quantiles(values, n=100) if len(values) > 1 else [max(values, default=0)] * 99
+    return q[49], q[98], max(values, default=0)
 
-
-# -- one run: its directory, processes and databases ------------------------------------
 
 
 class Bench:
@@ -260,8 +256,6 @@ class Adapter:
             stop(server)
 
 
-# -- CPU accounting ---------------------------------------------------------------------
-
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU of a process (all threads) so far; None once it is gone."""
@@ -277,9 +271,8 @@ def machine_busy_seconds() -> float:
     return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
 
 
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def children_cpu_seconds() -> float:  # of the children waited for: wrk runs
+    return sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
 
 
 class CpuWindow:
@@ -309,8 +302,6 @@ class CpuWindow:
         machine = 100 * (machine_busy_seconds() - self._machine) / self.elapsed
         self.percent["other"] = max(0.0, machine - sum(self.percent.values()))
 
-
-# -- wrk --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -357,9 +348,8 @@ class Wrk:
     warmup: int = 2
 
     @staticmethod
-    def add_arguments(parser, duration: int = 10) -> None:
-        parser.add_argument("--duration", type=int, default=duration,
-                            help=f"seconds per measured run ({duration})")
+    def add_arguments(parser) -> None:
+        parser.add_argument("--duration", type=int, default=10, help="seconds measured (10)")
         parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (2)")
         parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
 
