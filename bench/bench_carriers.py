@@ -15,6 +15,7 @@ import re
 import statistics
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 
 from common import ALICE, POSTGRESQL_URL, BenchError, CpuWindow, Wrk, main, send, table, wait_for
@@ -47,12 +48,10 @@ class Carrier:
     def sends(self) -> int:
         return len(self.fake.history)
 
-    def jobs(self) -> dict[str, int]:
+    def jobs(self) -> Counter:
         """Outbox jobs by state (``outbox list``)."""
-        counts = dict.fromkeys(("queued", "leased", "done"), 0)
-        for line in self.adapter.cli("outbox", "list", "--limit", "1000000").splitlines():
-            counts[line.split("\t")[1]] = counts.get(line.split("\t")[1], 0) + 1
-        return counts
+        return Counter(line.split("\t")[1] for line in
+                       self.adapter.cli("outbox", "list", "--limit", "1000000").splitlines())
 
     def problems(self) -> list[str]:
         """Requests the real API would refuse, messages sent twice or out of order."""
@@ -162,7 +161,7 @@ def dispatch(bench, args, conversations: int) -> tuple[list, list[tuple[str, boo
     accounted = (jobs["done"] == carried == args.messages and not jobs["queued"] + jobs["leased"]
                  if complete else jobs["queued"] + jobs["leased"] + jobs["done"] == args.messages)
     checks = [(f"dispatch {conversations}: {problem}", False) for problem in carrier.problems()]
-    checks.append((f"dispatch {conversations}: every job accounted for: {jobs}", accounted))
+    checks.append((f"dispatch {conversations}: every job accounted for: {dict(jobs)}", accounted))
     return row, checks
 
 
@@ -194,8 +193,8 @@ if __name__ == "__main__":
     parser.add_argument("--slow-seconds", type=float, default=2.0, help="the slow carrier (2)")
     parser.add_argument("--conversations", default=[1, 4, 16, 64],
                         type=lambda v: [int(c) for c in v.split(",")])
-    parser.add_argument("--messages", type=int, default=2000, help="queued per dispatch run")
-    parser.add_argument("--drain-seconds", type=float, default=30.0, help="time box (30)")
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--drain-seconds", type=float, default=30.0)
     parser.add_argument("--postgresql-url", nargs="?", const=POSTGRESQL_URL,
                         help="on PostgreSQL (default: $ADAPTER_TEST_POSTGRESQL_URL)")
     arguments = parser.parse_args()

@@ -163,13 +163,11 @@ if __name__ == "__main__":
             print(json.dumps(asyncio.run(load(*json.loads(line)))), flush=True)
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default=[100, 200, 400, 0],
-                        type=lambda v: [float(r) for r in v.split(",")],
-                        help="callbacks per second; 0: as fast as --concurrency callers go")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate (10)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up (2)")
-    parser.add_argument("--accounts", type=int, default=100, choices=range(1, 101),
-                        metavar="1-100", help="accounts, one device each (100)")
-    parser.add_argument("--concurrency", type=int, default=16, help="open callbacks (16)")
+    parser.add_argument("--rates", default=[100, 200, 400, 0], help="0: back to back",
+                        type=lambda v: [float(r) for r in v.split(",")])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--accounts", type=int, default=100, choices=range(1, 101), metavar="1-100")
+    parser.add_argument("--concurrency", type=int, default=16)
     arguments = parser.parse_args()
     sys.exit(main(lambda bench: run(bench, arguments)))
