@@ -1,483 +1,383 @@
-"""Helpers shared by the benchmark scripts in bench/ (not a script itself).
+"""The harness every benchmark in bench/ uses (not a script itself).
 
-Processes that are stopped on the way out, wrk runs and their figures, CPU
-accounting from /proc, the adapter's CLI, and small HTTP probes. Everything
-talks to 127.0.0.1 only. The scripts import it as ``common`` (Python puts
-the script's own directory, bench/, first on ``sys.path``).
+A run's temporary directory, processes and databases, all cleaned up on the
+way out; the adapter (``python -m adapter`` serve and CLI) on a fresh
+database; the tests' fake carriers and push service served over HTTP in a
+thread of the benchmark's process; wrk runs; CPU accounting from /proc.
+Everything talks to 127.0.0.1 only. The scripts import it as ``common``.
 """
 
-from __future__ import annotations
-
 import asyncio
+import contextlib
 import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
-import uuid
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 HOST = "127.0.0.1"
-
-ALICE = ("alice", "+12025550101", "pw1")
-BOB = ("bob", "+12025550102", "pw2")
-
-DEFAULT_POSTGRESQL_URL = "postgresql://adapter:adapter@127.0.0.1:5432/postgres"
-
-START_TIMEOUT = 30.0  # seconds for a server to answer
-COMMAND_TIMEOUT = 60.0  # seconds for one CLI command
-STOP_TIMEOUT = 10.0  # seconds for a server to exit after SIGTERM
-
-
-# Children import the adapter from the checkout this script lives in, whatever
-# else is installed: the benchmark measures this tree.
+sys.path.insert(1, str(ROOT))  # this checkout's adapter and tests/, whatever else is installed
 CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-
-
-def script_name() -> str:
-    return Path(sys.argv[0]).stem or "bench"
+ALICE = ("alice", "+12025550101", "pw1")
+BOB = ("bob", "+12025550102", "pw2")
+POSTGRESQL_URL = os.environ.get("ADAPTER_TEST_POSTGRESQL_URL")  # the tests' admin URL
 
 
 class BenchError(Exception):
-    """The benchmark cannot go on; reported as one line."""
-
-
-class Terminated(Exception):
-    """SIGTERM or SIGHUP: stop everything and exit."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def install_signal_handlers(max_seconds: float | None = None) -> None:
-    """SIGTERM/SIGHUP raise :class:`Terminated`; with ``max_seconds``, an alarm
-    raises :class:`BenchError` when the whole run takes longer. Either way the
-    caller's ``finally`` still stops every process."""
-
-    def terminated(signum, _frame):
-        raise Terminated(signum)
-
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGHUP, terminated)
-    if max_seconds:
-        def out_of_time(_signum, _frame):
-            raise BenchError(f"the run took longer than its limit of {max_seconds:.0f} s")
-
-        signal.signal(signal.SIGALRM, out_of_time)
-        signal.setitimer(signal.ITIMER_REAL, max_seconds)
-
-
-def cancel_time_limit() -> None:
-    signal.setitimer(signal.ITIMER_REAL, 0)
-
-
-# -- processes -------------------------------------------------------------------
-
-
-class Processes:
-    """Every long-running process this script starts, stopped on the way out."""
-
-    def __init__(self) -> None:
-        self._running: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, args: list[str], log: Path, **kwargs) -> subprocess.Popen:
-        with log.open("wb") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=ROOT, env=CHILD_ENV, **kwargs)
-        self._running.append((name, proc))
-        return proc
-
-    def stop(self, proc: subprocess.Popen) -> None:
-        """SIGTERM (uvicorn shuts down gracefully), then SIGKILL if it lingers."""
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT)
-        self._running = [(n, p) for n, p in self._running if p is not proc]
-
-    def stop_all(self) -> None:
-        for _name, proc in reversed(list(self._running)):
-            try:
-                self.stop(proc)
-            except BaseException as exc:  # keep stopping the others
-                print(f"{script_name()}: could not stop pid {proc.pid}: {exc!r}",
-                      file=sys.stderr)
-
-
-def code_version() -> str:
-    """The commit of the checkout being measured, '+dirty' with uncommitted changes."""
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "adapter"],
-                               capture_output=True, text=True, timeout=10)
-        return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
+    """The benchmark cannot go on; reported as one line, exit status 2."""
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
 
 
 def tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(text[-lines:])
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def wait_for(condition, what: str, seconds: float = 30.0, proc=None, log: Path | None = None):
+    """Poll ``condition()`` until it returns something true, with a deadline."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise BenchError(f"{what}: the process exited ({proc.returncode}):\n{tail(log)}")
+        with contextlib.suppress(OSError):
+            if result := condition():
+                return result
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what}: not within {seconds:.0f} s\n{tail(log) if log else ''}")
+        time.sleep(0.05)
 
 
 def request(url: str, body: dict | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    """One HTTP request: GET, or a JSON POST when ``body`` is given."""
+    """GET, or a JSON POST of ``body``: (status, answer)."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
+        with urllib.request.urlopen(req, timeout=timeout) as answer:
+            return answer.status, answer.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
-def wait_until_answering(proc: subprocess.Popen, log: Path, probe) -> None:
-    """Poll ``probe()`` (True once the server answers as expected) until a deadline."""
-    deadline = time.monotonic() + START_TIMEOUT
-    last_problem = "no answer yet"
-    while True:
-        if proc.poll() is not None:
-            raise BenchError(f"server exited with status {proc.returncode} while starting:\n"
-                             f"{tail(log)}")
+def send(base: str, user: tuple[str, str, str], to: str, body: str) -> dict:
+    status, answer = request(f"{base}/acrobits/send",
+                             {"username": user[0], "password": user[2], "to": to, "body": body})
+    if status != 200:
+        raise BenchError(f"send from {user[0]} answered {status}: {answer[:200]!r}")
+    return json.loads(answer)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM (uvicorn shuts down gracefully), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
         try:
-            if probe():
-                return
-            last_problem = "unexpected answer"
-        except (OSError, urllib.error.URLError) as exc:
-            last_problem = str(exc)
-        if time.monotonic() > deadline:
-            raise BenchError(f"server did not answer within {START_TIMEOUT:.0f}s "
-                             f"({last_problem}); log:\n{tail(log)}")
-        time.sleep(0.05)
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
-# -- CPU accounting --------------------------------------------------------------
+def describe() -> str:
+    """The code measured and the machine, for the report."""
+    commit, dirty = (subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True,
+                                    text=True).stdout.strip()
+                     for args in (["describe", "--always"], ["status", "--porcelain", "adapter"]))
+    return f"code {commit}{'+dirty' if dirty else ''} (adapter/); {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def table(headers: list[str], rows: list[list]) -> None:
+    """A markdown table, as RESULTS.md shows it."""
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|")
+    for row in rows:
+        print("| " + " | ".join(("PASS" if v else "FAIL") if isinstance(v, bool) else
+                                f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and max of some latencies."""
+    q = statistics.quantiles(values, n=100) if len(values) > 1 else [max(values, default=0)] * 99
+    return q[49], q[98], max(values, default=0)
+
+
+
+class Bench:
+    """Everything one benchmark run made, undone by :func:`main` on the way out."""
+
+    def __init__(self) -> None:
+        self.stack = contextlib.ExitStack()
+        self.tmp = Path(tempfile.mkdtemp(prefix="adapter-bench-"))
+        self.stack.callback(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def start(self, args: list[str], log: Path) -> subprocess.Popen:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=ROOT, env=CHILD_ENV)
+        self.stack.callback(stop, proc)
+        return proc
+
+    def serve(self, app) -> str:
+        """Serve an ASGI app (a test fake) in a thread, as the tests do; its base URL."""
+        from tests.conftest import serving
+
+        return self.stack.enter_context(serving(app))
+
+    def database(self, name: str, postgresql_url: str | None = None) -> str:
+        """A fresh database: a SQLite file, or one created (and later dropped) on
+        the PostgreSQL server of the admin URL ``postgresql_url``."""
+        (self.tmp / name).mkdir(exist_ok=True)
+        if not postgresql_url:
+            return f"sqlite:///{self.tmp / name}/adapter.sqlite3"
+        database = f"adapter_bench_{uuid.uuid4().hex[:12]}"
+        postgresql(postgresql_url, f'CREATE DATABASE "{database}"')
+        self.stack.callback(postgresql, postgresql_url,
+                            f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        return urlunsplit(urlsplit(postgresql_url)._replace(path=f"/{database}"))
+
+    def adapter(self, name: str, database_url: str, toml: str = "") -> "Adapter":
+        return Adapter(self, self.tmp / name, database_url, toml)
+
+
+def main(run) -> int:
+    """Run ``run(bench)`` (True: every check passed); exit 0, 1 a check failed,
+    2 it could not run. SIGTERM, Ctrl-C and errors still clean up."""
+    name = Path(sys.argv[0]).stem
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    bench = Bench()
+    try:
+        with bench.stack:
+            print(describe(), flush=True)
+            return 0 if run(bench) else 1
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+
+
+def postgresql(url: str, sql: str, *args) -> list:
+    """One statement on the database of ``url`` (asyncpg, the adapter's driver)."""
+    import asyncpg
+
+    async def run() -> list:
+        connection = await asyncpg.connect(url, timeout=10)
+        try:
+            return await connection.fetch(sql, *args, timeout=60)
+        finally:
+            await connection.close()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise BenchError(f"cannot reach PostgreSQL: {exc}") from None
+
+
+def backend_pids(database_url: str) -> list[int]:
+    """The PostgreSQL backends connected to this database."""
+    name = urlsplit(database_url).path.lstrip("/")
+    rows = postgresql(database_url, "SELECT pid FROM pg_stat_activity WHERE datname = $1 "
+                      "AND pid <> pg_backend_pid()", name)
+    return [row["pid"] for row in rows]
+
+
+class Adapter:
+    """A config file on one database, its CLI, and its ``serve`` processes."""
+
+    def __init__(self, bench: Bench, directory: Path, database_url: str, toml: str):
+        directory.mkdir(exist_ok=True)
+        self.bench, self.directory, self.database_url = bench, directory, database_url
+        self.port = free_port()
+        self.base = f"http://{HOST}:{self.port}"
+        self.config = directory / "adapter.toml"
+        self.config.write_text(f"database_url = {json.dumps(database_url)}\n"
+                               f'public_url = "{self.base}"\n{toml}')
+        self.servers: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
+
+    def cli(self, *args: str) -> str:
+        command = [sys.executable, "-m", "adapter", "--config", str(self.config), *args]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=CHILD_ENV,
+                              stdin=subprocess.DEVNULL, timeout=120)
+        if done.returncode != 0:
+            raise BenchError(f"{' '.join(args[:3])} failed: {(done.stderr or done.stdout)[-500:]}")
+        return done.stdout
+
+    def add(self, user: tuple[str, str, str], *options: str) -> None:
+        self.cli("account", "add", user[0], "--number", user[1], "--password", user[2],
+                 *options)
+
+    def serve(self, port: int | None = None, wait: bool = True) -> subprocess.Popen:
+        """``python -m adapter serve`` (on the config's port unless told), once
+        ``/healthz`` answers 200 unless ``wait`` is false."""
+        port = port or self.port
+        log = self.directory / f"serve-{port}.log"
+        server = self.bench.start([sys.executable, "-m", "adapter", "--config", str(self.config),
+                                   "serve", "--port", str(port)], log)
+        self.servers.append(server)
+        self.logs.append(log)
+        if wait:
+            wait_for(lambda: request(f"http://{HOST}:{port}/healthz", timeout=1)[0] == 200,
+                     f"serve on port {port}", proc=server, log=log)
+        return server
+
+    def pids(self) -> list[int]:
+        return [server.pid for server in self.servers]
+
+    def check_alive(self) -> None:
+        for server, log in zip(self.servers, self.logs):
+            if server.poll() is not None:
+                raise BenchError(f"serve exited ({server.returncode}):\n{tail(log)}")
+
+    def stop(self) -> None:
+        for server in self.servers:
+            stop(server)
+
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process (all threads) so far; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds_or_none(pid: int) -> float | None:
-    """:func:`cpu_seconds`, or None when the process is gone (or not readable)."""
-    try:
-        return cpu_seconds(pid)
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def machine_busy_seconds() -> float:
-    """CPU time all cores of the machine have spent busy so far (from /proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    busy = sum(values[:8]) - idle  # user nice system idle iowait irq softirq steal
-    return busy / os.sysconf("SC_CLK_TCK")
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
 
 
-def children_cpu_seconds() -> float:
-    """CPU of every child this process has waited for (wrk runs, CLI commands)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def children_cpu_seconds() -> float:  # of the children waited for: wrk runs
+    return sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
 
 
 class CpuWindow:
-    """CPU used during a measured window, in % of one core, by named groups of
-    processes, by this script's waited-for children (wrk), and by the machine.
+    """CPU used during a window, in % of one core: by named groups of processes
+    (``groups`` maps a name to a function giving their pids, asked at both ends),
+    by this script's waited-for children ("load": wrk or a load generator), and
+    "other": the rest of the machine, other people's work, which skews figures."""
 
-    ``groups`` maps a name to a function returning the pids to count at that
-    moment (called at the start and the end, so processes that appear during
-    the window, like new database backends, are counted from zero). "other"
-    is what the machine used beyond all of these: other people's work.
-    """
-
-    def __init__(self, groups: dict[str, callable]):
+    def __init__(self, **groups):
         self.groups = groups
 
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: cpu for pid in pids() if (cpu := cpu_seconds(pid)) is not None}
+                for name, pids in self.groups.items()}
+
     def __enter__(self) -> "CpuWindow":
-        self._start = {name: self._sample(pids()) for name, pids in self.groups.items()}
-        self._children = children_cpu_seconds()
-        self._machine = machine_busy_seconds()
-        self._started = time.monotonic()
+        self._start, self._started = self._sample(), time.monotonic()
+        self._children, self._machine = children_cpu_seconds(), machine_busy_seconds()
         return self
 
-    @staticmethod
-    def _sample(pids) -> dict[int, float]:
-        return {pid: cpu for pid in pids if (cpu := cpu_seconds_or_none(pid)) is not None}
-
     def __exit__(self, *exc) -> None:
-        self.elapsed = time.monotonic() - self._started
-        self.percent: dict[str, float] = {}
-        for name, pids in self.groups.items():
-            end = self._sample(pids())
-            used = sum(cpu - self._start[name].get(pid, 0.0) for pid, cpu in end.items())
-            self.percent[name] = 100.0 * used / self.elapsed
-        self.percent["wrk"] = 100.0 * (children_cpu_seconds() - self._children) / self.elapsed
-        machine = 100.0 * (machine_busy_seconds() - self._machine) / self.elapsed
+        end, self.elapsed = self._sample(), time.monotonic() - self._started
+        self.percent = {name: 100 * sum(cpu - self._start[name].get(pid, 0.0)
+                                        for pid, cpu in used.items()) / self.elapsed
+                        for name, used in end.items()}
+        self.percent["load"] = 100 * (children_cpu_seconds() - self._children) / self.elapsed
+        machine = 100 * (machine_busy_seconds() - self._machine) / self.elapsed
         self.percent["other"] = max(0.0, machine - sum(self.percent.values()))
 
-
-# -- wrk -------------------------------------------------------------------------
 
 
 @dataclass
 class WrkResult:
-    requests_per_second: float
+    rps: float
     p50_ms: float
     p99_ms: float
+    max_ms: float
     requests: int
-    non_2xx: int
-    socket_errors: int
-    max_ms: float = 0.0
-    # CPU use during the measured run, in % of one core: the server, wrk,
-    # and everything else on the machine (other work skews the figures).
-    server_cpu_percent: float = 0.0
-    wrk_cpu_percent: float = 0.0
-    other_cpu_percent: float = 0.0
-    warmup_non_2xx: int = 0
-    raw: str = field(default="", repr=False)
+    bad: int  # non-2xx answers and socket errors, the warm-up's included
+    raw: str = ""
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-
-
-def _duration_ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
-    if not match:
-        raise BenchError(f"cannot read wrk duration {text!r}")
-    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def parse_wrk(output: str) -> WrkResult:
-    """The figures of wrk's ``--latency`` report."""
+    def find(pattern: str) -> str:
+        if match := re.search(pattern, output, re.MULTILINE):
+            return match.group(1)
+        raise BenchError(f"wrk's output has no {pattern!r}:\n{output}")
 
-    def find(pattern: str, what: str) -> re.Match:
-        match = re.search(pattern, output, re.MULTILINE)
-        if not match:
-            raise BenchError(f"wrk output has no {what}:\n{output}")
-        return match
-
-    rps = float(find(r"^Requests/sec:\s+([\d.]+)", "Requests/sec").group(1))
-    p50 = _duration_ms(find(r"^\s+50%\s+(\S+)", "50% latency (was --latency given?)").group(1))
-    p99 = _duration_ms(find(r"^\s+99%\s+(\S+)", "99% latency").group(1))
-    requests = int(find(r"^\s+(\d+) requests in ", "request count").group(1))
-    latency_max = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", output, re.MULTILINE)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                        output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     return WrkResult(
-        requests_per_second=rps, p50_ms=p50, p99_ms=p99, requests=requests,
-        max_ms=_duration_ms(latency_max.group(1)) if latency_max else 0.0,
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=sum(map(int, errors.groups())) if errors else 0,
-        raw=output,
-    )
+        rps=float(find(r"^Requests/sec:\s+([\d.]+)")), p50_ms=_ms(find(r"^\s+50%\s+(\S+)")),
+        p99_ms=_ms(find(r"^\s+99%\s+(\S+)")), max_ms=_ms(find(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)")),
+        requests=int(find(r"^\s+(\d+) requests in ")),
+        bad=(int(non_2xx.group(1)) if non_2xx else 0)
+        + (sum(map(int, errors.groups())) if errors else 0), raw=output)
 
 
 @dataclass
-class WrkSettings:
-    connections: int
-    threads: int
-    duration: int
-    warmup: int
-    timeout: int
+class Wrk:
+    """How wrk is run: ``--connections``, ``--threads``, seconds measured after a warm-up."""
 
-    def command(self, url: str, script: Path, seconds: int, script_args: list[str]) -> list[str]:
-        args = ["wrk", f"--threads={self.threads}", f"--connections={self.connections}",
-                f"--duration={seconds}s", f"--timeout={self.timeout}s", "--latency",
-                f"--script={script}", url]
-        return args + (["--", *script_args] if script_args else [])
+    connections: int = 16
+    threads: int = 2
+    duration: int = 10
+    warmup: int = 2
 
+    @staticmethod
+    def add_arguments(parser) -> None:
+        parser.add_argument("--duration", type=int, default=10, help="seconds measured (10)")
+        parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (2)")
+        parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
 
-def require_wrk() -> None:
-    import shutil
+    @classmethod
+    def from_args(cls, args) -> "Wrk":
+        if shutil.which("wrk") is None:
+            raise BenchError("wrk is not installed: apt-get install wrk")
+        return cls(args.connections, min(2, args.connections), args.duration, args.warmup)
 
-    if shutil.which("wrk") is None:
-        raise BenchError("wrk is not installed; install it with: apt-get install wrk")
-
-
-def run_wrk(settings: WrkSettings, url: str, script: Path, seconds: int,
-            script_args: list[str], env: dict[str, str] | None = None) -> WrkResult:
-    args = settings.command(url, script, seconds, script_args)
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT,
-                              timeout=seconds + settings.timeout + 30,
-                              env=None if env is None else {**os.environ, **env})
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"wrk did not finish in time: {' '.join(args)}") from None
-    if done.returncode != 0:
-        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout}")
-    return parse_wrk(done.stdout)
-
-
-# -- the adapter -------------------------------------------------------------------
-
-
-def adapter_cli(config: Path, *args: str) -> str:
-    """Run ``python -m adapter --config CONFIG ARGS...``; its standard output."""
-    command = [sys.executable, "-m", "adapter", "--config", str(config), *args]
-    try:
+    def run(self, url: str, script: str, args=(), seconds: int | None = None,
+            env: dict | None = None) -> WrkResult:
+        seconds = seconds or self.duration
+        command = ["wrk", f"--threads={self.threads}", f"--connections={self.connections}",
+                   f"--duration={seconds}s", "--timeout=5s", "--latency",
+                   f"--script={BENCH / script}", url, *(["--", *args] if args else [])]
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
-                              timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL, env=CHILD_ENV)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"timed out: {' '.join(command)}") from None
-    if done.returncode != 0:
-        raise BenchError(f"{' '.join(args)} failed: {(done.stderr or done.stdout).strip()}")
-    return done.stdout
+                              timeout=seconds + 60, env={**os.environ, **(env or {})})
+        if done.returncode != 0:
+            raise BenchError(f"wrk failed: {done.stderr.strip() or done.stdout}")
+        return parse_wrk(done.stdout)
 
-
-def start_serve(processes: Processes, config: Path, port: int, log: Path,
-                name: str = "adapter") -> subprocess.Popen:
-    """Start ``python -m adapter serve`` on ``port`` (see :func:`wait_healthy`)."""
-    return processes.start(name, [sys.executable, "-m", "adapter", "serve",
-                                  "--port", str(port), "--config", str(config)], log)
-
-
-def wait_healthy(server: subprocess.Popen, port: int, log: Path) -> None:
-    """Wait (with a deadline) until the adapter on ``port`` answers ``/healthz`` with 200."""
-    wait_until_answering(server, log,
-                         lambda: request(f"http://{HOST}:{port}/healthz", timeout=1.0)[0] == 200)
-
-
-def start_adapter(processes: Processes, config: Path, port: int, log: Path,
-                  name: str = "adapter") -> subprocess.Popen:
-    """``python -m adapter serve`` on ``port``, once ``/healthz`` answers 200."""
-    server = start_serve(processes, config, port, log, name)
-    wait_healthy(server, port, log)
-    return server
-
-
-def send(base: str, sender: tuple[str, str, str], to: str, body: str) -> dict:
-    status, answer = request(f"{base}/acrobits/send", {
-        "username": sender[0], "password": sender[2], "to": to, "body": body,
-    })
-    if status != 200:
-        raise BenchError(f"send from {sender[0]} answered {status}: {answer[:200]!r}")
-    return json.loads(answer)
-
-
-def machine_description() -> str:
-    """CPU model and count, kernel: for the report."""
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({model}), Linux {os.uname().release}"
-
-
-# -- PostgreSQL --------------------------------------------------------------------
-
-
-class PostgreSQL:
-    """The server named by an admin URL: creates and drops throwaway databases."""
-
-    def __init__(self, url: str):
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
-            raise BenchError(f"--postgresql-url must be postgresql://USER:PASSWORD@HOST:PORT/DB, "
-                             f"got {url!r}")
-        if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise BenchError(f"--postgresql-url must be on this machine (127.0.0.1), "
-                             f"not {parts.hostname}")
-        self.url = url
-        self._parts = parts
-        self.created: set[str] = set()  # dropped again, also after an error
-        try:
-            import asyncpg  # noqa: F401  (the adapter's own PostgreSQL driver)
-        except ImportError:
-            raise BenchError("PostgreSQL scenarios need asyncpg (pip install asyncpg)") from None
-
-    async def connect(self):
-        """An asyncpg connection to the admin URL's database (the caller closes it)."""
-        import asyncpg
-
-        parts = self._parts
-        return await asyncpg.connect(
-            user=unquote(parts.username or ""), password=unquote(parts.password or ""),
-            host=parts.hostname, port=parts.port or 5432,
-            database=unquote(parts.path.lstrip("/")) or "postgres", timeout=10)
-
-    async def _run(self, sql: str, *args):
-        connection = await self.connect()
-        try:
-            return await connection.fetch(sql, *args, timeout=30)
-        finally:
-            await connection.close()
-
-    def run(self, sql: str, *args):
-        try:
-            return asyncio.run(self._run(sql, *args))
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise BenchError(f"cannot reach PostgreSQL at {self._parts.hostname}:"
-                             f"{self._parts.port or 5432}: {exc} (start it with: "
-                             "pg_ctlcluster 15 main start)") from None
-        except Exception as exc:  # asyncpg's errors: report them on one line
-            if type(exc).__module__.startswith("asyncpg"):
-                raise BenchError(f"PostgreSQL: {type(exc).__name__}: {exc}") from None
-            raise
-
-    def create_database(self) -> tuple[str, str]:
-        """A new empty database: (name, URL for the adapter)."""
-        name = f"adapter_bench_{uuid.uuid4().hex[:12]}"
-        self.run(f'CREATE DATABASE "{name}"')
-        self.created.add(name)
-        url = urlunsplit(self._parts._replace(path=f"/{name}"))
-        return name, url
-
-    def drop_database(self, name: str) -> None:
-        self.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.created.discard(name)
-
-    def drop_created(self) -> None:
-        """Drop every database this object made and has not dropped yet (clean-up)."""
-        for name in sorted(self.created):
-            try:
-                self.drop_database(name)
-            except BenchError as exc:
-                print(f"{script_name()}: could not drop database {name}: {exc}",
-                      file=sys.stderr)
-
-    def backend_pids(self, name: str) -> list[int]:
-        rows = self.run("SELECT pid FROM pg_stat_activity WHERE datname = $1", name)
-        return [row["pid"] for row in rows]
-
-    def version(self) -> str:
-        return self.run("SHOW server_version")[0][0]
-
-
-def default_postgresql_url() -> str:
-    return os.environ.get("ADAPTER_BENCH_POSTGRESQL_URL") or DEFAULT_POSTGRESQL_URL
+    def measure(self, url: str, script: str, args=(), env: dict | None = None,
+                **groups) -> WrkResult:
+        """A warm-up run (figures discarded but for bad answers), then the measured
+        run with the CPU of ``groups`` (see :class:`CpuWindow`)."""
+        warmup = self.run(url, script, args, self.warmup, env) if self.warmup else None
+        with CpuWindow(**groups) as cpu:
+            result = self.run(url, script, args, env=env)
+        result.cpu = cpu.percent
+        result.bad += warmup.bad if warmup else 0
+        return result

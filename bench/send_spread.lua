@@ -1,13 +1,8 @@
--- bench_engines.py: the send of send.lua (alice sends to bob, on-net), with
--- wrk's threads spread over several adapter processes on this host:
---   BENCH_PORTS=8081,8082 wrk --threads=2 --connections=16 ... -s bench/send_spread.lua URL
--- sends thread i (and its connections/threads connections) to the i-th port,
--- round robin; without BENCH_PORTS every thread uses URL's port. done() prints
--- the answers each thread (so each process) got, as "port P: N answers, B not 2xx".
--- BENCH_SENDERS=N (N > 1; BENCH_THREADS: wrk's thread count) sends from the
--- accounts sender1..senderN (password pw1) to receiver1..receiverN
--- (+12025553001, ...) instead: each thread cycles through the pairs from its
--- own starting point, so that concurrent sends mostly touch different accounts.
+-- bench_engines.py: send.lua's send, wrk's threads spread over adapter processes:
+-- BENCH_PORTS=8081,8082 sends thread i to the i-th port, round robin; done()
+-- prints each port's answers. BENCH_SENDERS=N (> 1; BENCH_THREADS: wrk's thread
+-- count) sends from sender1..N to receiver1..N (+12025553001, ...) instead, each
+-- thread from its own starting point, so concurrent sends touch different accounts.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"username":"alice","password":"pw1","to":"+12025550102","body":"bench message"}'

@@ -4,7 +4,8 @@ Serve ``FakeVoipms().app`` with ``tests.conftest.serving`` and point the
 provider's ``base_url`` at ``{url}/api/v1``. Anything the real API would not
 take, or that our client should never send, lands in ``violations``; tests
 assert it stays empty. Answers are scripted per request with :meth:`then`;
-unscripted sends succeed. ``outage`` makes every call a 503.
+unscripted sends answer ``default_answer``: success, or for bench/ a carrier
+that is always slow (``SLOW``). ``outage`` makes every call a 503.
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ class Sms:
 
 
 class FakeVoipms:
-    def __init__(self, username: str, password: str, dids: set[str], slow_seconds: float = 1.5):
+    def __init__(self, username: str, password: str, dids: set[str], slow_seconds: float = 1.5,
+                 default_answer: str = SUCCESS):
         self.username, self.password, self.dids = username, password, dids
-        self.slow_seconds = slow_seconds
+        self.slow_seconds, self.default_answer = slow_seconds, default_answer
         self.violations: list[str] = []
         self.calls: list[tuple[str, dict[str, str]]] = []  # (API method, fields)
         self.history: list[Sms] = []
@@ -180,7 +182,7 @@ class FakeVoipms:
         if len(message) > 160:
             self._violation(f"sendSMS message of {len(message)} characters")
             return JSONResponse({"status": "sms_toolong"})
-        answer = self._script.popleft() if self._script else SUCCESS
+        answer = self._script.popleft() if self._script else self.default_answer
         kind, _, value = answer.partition(":")
         if kind == "status":
             return JSONResponse({"status": value})

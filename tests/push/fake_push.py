@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 
 import httpx2
@@ -78,6 +79,7 @@ class FakePushService:
     def __init__(self, slow_seconds: float = 2.0):
         self.slow_seconds = slow_seconds
         self.requests: list[dict] = []  # every well-formed notification, each attempt
+        self.arrived_at: list[float] = []  # time.monotonic() of each of requests (bench/)
         self.delivered: list[dict] = []  # those answered status 200
         self.violations: list[str] = []
         self.unregistered: set[str] = set()  # tokens answered status 404
@@ -125,6 +127,7 @@ class FakePushService:
             self.violations.extend(problems)
             return JSONResponse({"status": 400, "response": "; ".join(problems)})
         self.requests.append(data)
+        self.arrived_at.append(time.monotonic())
         answer = self._script.popleft() if self._script else ""
         kind, _, value = answer.partition(":")
         if kind == "status":
