@@ -17,7 +17,9 @@ import logging
 import time
 from urllib.parse import parse_qsl, urlencode
 
-logger = logging.getLogger("adapter.access")
+from .logs import ACCESS_LOGGER
+
+logger = logging.getLogger(ACCESS_LOGGER)
 MESSAGE = '%s "%s %s" %d %.1fms'
 
 # What the log shows for a client that disconnected before it was answered

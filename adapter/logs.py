@@ -134,12 +134,17 @@ class JsonFormatter(logging.Formatter):
 FORMATTERS: dict[str, type[logging.Formatter]] = {"text": OneLineFormatter, "json": JsonFormatter}
 
 
+# The access log's logger (adapter/access_log.py): one record per request.
+ACCESS_LOGGER = "adapter.access"
+
+
 class TurnBufferedStderr(logging.StreamHandler):
-    """stderr (as it is when the handler is made), written at the end of the
-    event loop's turn: an idle server writes each record at once, a busy one
-    many records (an access record per request) in one system call rather
-    than one each. Without a running event loop in the emitting thread, a
-    record is written at once."""
+    """stderr (as it is when the handler is made), access records written at
+    the end of the event loop's turn: an idle server writes each at once, a
+    busy one many in one system call rather than one each. Any other record
+    is written at once, with what is pending before it: uvicorn ends a
+    process by raising the signal it got, so no exit handler would flush
+    its last lines."""
 
     def __init__(self):
         super().__init__(sys.stderr)
@@ -150,6 +155,9 @@ class TurnBufferedStderr(logging.StreamHandler):
             self._pending.append(self.format(record) + self.terminator)
         except Exception:
             self.handleError(record)
+            return
+        if record.name != ACCESS_LOGGER:
+            self.flush()
             return
         try:
             loop = asyncio.get_running_loop()
@@ -214,11 +222,6 @@ def configure_logging(level: int = logging.INFO, log_format: str = "text") -> No
     logging.basicConfig(level=level, handlers=[handler])  # unless the root has handlers already
     if log_format == "json" and handler in logging.getLogger().handlers:
         _log_what_python_would_print()
-    # httpx2 logs each outbound request at INFO with its URL, and a base_url
-    # or push URL may carry credentials (user:password@host, a key in the
-    # query). Our own lines already record each carrier call and each push
-    # that did not go through, without URLs.
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
     # uvicorn follows "Unsupported upgrade request." with advice to install a
     # WebSocket library; the adapter turns WebSockets off on purpose
     # (cli.UVICORN_SETTINGS), so the advice is wrong here.

@@ -24,13 +24,15 @@ MAY_IMPORT: dict[str, frozenset[str]] = {name: frozenset(parts) for name, parts 
     "access_log": ("logs",),
     "http_server": ("logs",),
     "http_client": ("logs",),
+    "http_outcome": ("http_client",),
+    "web_requests": (),
     "messaging": ("store",),
-    # (MAX_WAIT_SECONDS, for a provider's multipart_wait_seconds)
-    "config": ("messaging",),
-    "providers": ("messaging", "config", "http_client", "logs"),
-    "push": ("messaging", "store", "config", "http_client", "logs"),
-    "acrobits": ("messaging", "store", "config", "passwords", "logs"),
-    "hooks": ("messaging", "providers", "store", "config", "access_log", "logs"),
+    # (the log formats and the password hashing cost it validates)
+    "config": ("logs", "passwords"),
+    "providers": ("messaging", "config", "http_client", "http_outcome", "web_requests", "logs"),
+    "push": ("messaging", "store", "config", "http_client", "http_outcome", "logs"),
+    "acrobits": ("messaging", "store", "config", "passwords", "web_requests", "logs"),
+    "hooks": ("messaging", "providers", "store", "config", "access_log", "web_requests", "logs"),
     "dispatch": ("messaging", "providers", "push", "store", "config", "logs"),
     "app": ("acrobits", "hooks", "dispatch", "messaging", "providers", "push", "store", "config",
             "passwords", "access_log", "http_client", "http_server", "logs"),
@@ -40,12 +42,6 @@ MAY_IMPORT: dict[str, frozenset[str]] = {name: frozenset(parts) for name, parts 
     "__init__": (),
 }.items()}
 
-# Wrong-way imports other branches of issue 11 remove; each must still be
-# there (a stale entry fails too), so the list empties as they land.
-BEING_REMOVED = {
-    ("hooks", "acrobits"): "the shared body reading leaves acrobits/requests.py (point 2)",
-    ("push", "providers"): "push/client.py's USER_AGENT from the one HTTP stack (point 3)",
-}
 
 
 def part_of(module: str) -> str:
@@ -101,15 +97,8 @@ def wrong_way_imports() -> set[tuple[str, str, str]]:
 
 
 def test_the_import_graph_points_one_way():
-    wrong = {(module, part, target) for module, part, target in wrong_way_imports()
-             if (part, target) not in BEING_REMOVED}
+    wrong = wrong_way_imports()
     assert wrong == set(), "wrong-way imports (module, its part, what it may not import)"
-
-
-def test_imports_being_removed_are_still_listed_only_while_they_exist():
-    remaining = {(part, target) for _, part, target in wrong_way_imports()}
-    stale = set(BEING_REMOVED) - remaining
-    assert stale == set(), "gone now: delete these from BEING_REMOVED"
 
 
 def test_the_rules_say_what_the_issue_says():

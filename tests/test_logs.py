@@ -26,6 +26,7 @@ import pytest
 
 from adapter.acrobits.push_tokens import CALL, LEGACY, OTHER
 from adapter.logs import (
+    ACCESS_LOGGER,
     CONTINUATION, JsonFormatter, OneLineFormatter, TurnBufferedStderr, WarningThrottle, escape,
 )
 from tests.conftest import run_cli, wait_for
@@ -37,8 +38,8 @@ FORGED = "1999-12-31 23:59:59,999 INFO adapter: forged"
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def record(message: str, *args, exc_info=None) -> logging.LogRecord:
-    return logging.LogRecord("adapter", logging.WARNING, __file__, 1, message, args, exc_info)
+def record(message: str, *args, exc_info=None, name: str = "adapter") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.WARNING, __file__, 1, message, args, exc_info)
 
 
 def test_escape_keeps_printable_text_and_writes_the_rest_as_escapes():
@@ -111,21 +112,35 @@ def stderr_handler(stream: Writes) -> TurnBufferedStderr:
     return handler
 
 
-def test_on_the_event_loop_the_records_of_one_turn_are_written_together_after_it():
+def test_on_the_event_loop_the_access_records_of_one_turn_are_written_together_after_it():
     stream = Writes()
     handler = stderr_handler(stream)
 
     async def turns():
         for text in ("one", "two"):
-            handler.handle(record(text))
+            handler.handle(record(text, name=ACCESS_LOGGER))
         assert stream.writes == []  # not yet: the turn goes on
         await asyncio.sleep(0)
         assert stream.writes == ["one\ntwo\n"]
-        handler.handle(record("three"))
+        handler.handle(record("three", name=ACCESS_LOGGER))
         await asyncio.sleep(0)
 
     asyncio.run(turns())
     assert stream.writes == ["one\ntwo\n", "three\n"]
+
+
+def test_any_other_record_is_written_at_once_with_what_was_pending():
+    # uvicorn ends the process by raising the signal it got: no exit handler
+    # would flush a "shutdown complete" still waiting for the loop's next turn.
+    stream = Writes()
+    handler = stderr_handler(stream)
+
+    async def turn():
+        handler.handle(record("request", name=ACCESS_LOGGER))
+        handler.handle(record("shutting down", name="uvicorn.error"))
+        assert stream.writes == ["request\nshutting down\n"]
+
+    asyncio.run(turn())
 
 
 def test_without_an_event_loop_a_record_is_written_at_once():
