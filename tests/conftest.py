@@ -27,6 +27,10 @@ from adapter.config import Config, load_config
 from adapter.store import Store
 
 
+# Fixtures of the fakes that every kind of test may use, found by name.
+pytest_plugins = ["tests.push.fake_push"]
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--db", action="append", choices=["sqlite", "postgresql"], dest="databases",

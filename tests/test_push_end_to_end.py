@@ -15,7 +15,7 @@ from tests.providers.fake_voipms import (  # noqa: F401 (fixture)
     API_PASSWORD, API_USER, NAME, OUR_DID, OUR_NUMBER, REMOTE_DIGITS, TIMEOUT_SECONDS,
     cli_lines, fake,
 )
-from tests.push.fake_push import push_jobs, push_service, push_toml, stored_devices  # noqa: F401
+from tests.push.fake_push import push_jobs, push_toml, stored_devices
 
 BOB = "+12025550102"
 APP = "com.acrobits.cloudsoftphone"

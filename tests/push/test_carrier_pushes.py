@@ -15,7 +15,7 @@ from tests.providers.fake_voipms import (  # noqa: F401 (fixture)
     API_PASSWORD, API_USER, NAME, OUR_DID, OUR_NUMBER, REMOTE, REMOTE_DIGITS, SLOW,
     TIMEOUT_SECONDS, FakeVoipms, cli_lines, fake, status,
 )
-from tests.push.fake_push import push_jobs, push_service, push_toml, report_token  # noqa: F401
+from tests.push.fake_push import push_jobs, push_toml, report_token
 
 APP = "com.acrobits.cloudsoftphone"
 SELECTOR = "12869E0E6E553673C54F29105A0647204C416A2A:7C3A0D14"

@@ -7,9 +7,7 @@ from adapter.http_client import Answer, new_http_client
 from adapter.push import PushClient, PushOutcome
 from adapter.push.client import classify
 from tests.conftest import bound_socket
-from tests.push.fake_push import (
-    GARBAGE, PUSH_TIMEOUT_SECONDS, SLOW, http_error, push_service, status,  # noqa: F401
-)
+from tests.push.fake_push import GARBAGE, PUSH_TIMEOUT_SECONDS, SLOW, http_error, status
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,8 @@ import pytest
 
 from tests.app_client import ALICE, BOB, make_user
 from tests.conftest import wait_for
-from tests.push.fake_push import (  # noqa: F401 (fixture)
-    SLOW, http_error, push_jobs, push_service, push_toml, report_token, status, stored_devices,
+from tests.push.fake_push import (
+    SLOW, http_error, push_jobs, push_toml, report_token, status, stored_devices,
 )
 
 APP = "com.acrobits.cloudsoftphone"

@@ -11,7 +11,7 @@ from adapter.push import PushClient, Pusher
 from adapter.messaging.routing import record_send
 from adapter.store import NewMessage, Registration, Store, TokenPair
 from adapter.store.outbox import utc
-from tests.push.fake_push import http_error, push_service  # noqa: F401 (fixture)
+from tests.push.fake_push import http_error
 
 CHEAP_HASH = hash_password("pw", HashCost(1, 8, 1))
 
