@@ -24,7 +24,7 @@ from adapter import cli
 from tests import postgresql
 from adapter.app import create_app
 from adapter.config import Config, load_config
-from adapter.store import Store
+from adapter.store import Job, Store
 
 
 # Fixtures of the fakes that every kind of test may use, found by name.
@@ -152,6 +152,19 @@ def config(config_file: Path) -> Config:
 
 def run_cli(config_file: Path, *args: str) -> int:
     return cli.main(["--config", str(config_file), *args])
+
+
+def outbox_jobs(config_file: Path) -> list[Job]:
+    """The outbox as ``outbox list`` shows it (newest first), read through the
+    store rather than from the command's text."""
+    async def read() -> list[Job]:
+        store = Store(load_config(str(config_file), environ={}).database_url)
+        try:
+            return await store.jobs()
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from adapter import cli
 from adapter.store import Store
 from adapter.store.schema import carrier_refs, messages
 from tests.app_client import User
-from tests.conftest import serving
+from tests.conftest import outbox_jobs, serving
 
 API_PATH = "/api/v1/rest.php"
 TEN_DIGITS = re.compile(r"^[2-9]\d{2}[2-9]\d{6}$")
@@ -282,9 +282,8 @@ def cli_lines(adapter, capsys, *args: str) -> list[str]:
 
 
 def job_states(adapter, capsys) -> list[tuple[str, str]]:
-    """(state, last error) of each outbox job, oldest first (`outbox list`)."""
-    rows = [line.split("\t") for line in cli_lines(adapter, capsys, "outbox", "list")]
-    return [(row[1], row[7] if len(row) > 7 else "") for row in reversed(rows)]
+    """(state, last error) of each outbox job, oldest first."""
+    return [(job.state, job.last_error or "") for job in reversed(outbox_jobs(adapter.config_file))]
 
 
 def stored_refs(adapter, body: str) -> list[str]:

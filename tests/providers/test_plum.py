@@ -16,8 +16,9 @@ from adapter import cli
 from adapter.http_client import Answer
 from adapter.providers import Outcome
 from adapter.providers.plum import classify
+from adapter.store import Job
 from tests.app_client import User
-from tests.conftest import serving, wait_for
+from tests.conftest import outbox_jobs, serving, wait_for
 from tests.providers.fake_plum import PART, FakePlum
 
 ALICE = "+12025550101"
@@ -71,16 +72,11 @@ def hook_urls(adapter, capsys) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in cli_lines(adapter, capsys, "provider", "urls", "plum"))
 
 
-def outbox(adapter, capsys) -> list[list[str]]:
-    """``outbox list`` rows: id, state, kind, provider, message, attempts, due, error."""
-    return [line.split("\t") for line in cli_lines(adapter, capsys, "outbox", "list")]
-
-
-def settled(adapter, capsys, state: str) -> list[str]:
-    """Wait until the only job is in ``state``; returns its row."""
+def settled(adapter, capsys, state: str) -> Job:
+    """Wait until the only job is in ``state``; returns it."""
     def only_job():
-        rows = outbox(adapter, capsys)
-        return rows[0] if len(rows) == 1 and rows[0][1] == state else None
+        jobs = outbox_jobs(adapter.config_file)
+        return jobs[0] if len(jobs) == 1 and jobs[0].state == state else None
     return wait_for(only_job, timeout=10, what=f"the job to be {state}")
 
 
@@ -99,7 +95,7 @@ def test_a_send_is_the_documented_queue_request(adapter, fake, alice, capsys):
     assert message.form == {"to": "12025550199", "from": "12025550101", "body": text,
                             "result_url": hook_urls(adapter, capsys)["status"]}
     row = settled(adapter, capsys, "done")
-    assert (row[3], row[5]) == ("plum", "1")  # provider, attempts
+    assert (row.provider, row.attempts) == ("plum", 1)
     assert [m["sms_id"] for m in alice.sent()] == [sms_id]
     assert len(fake.requests) == 1
 
@@ -193,7 +189,7 @@ def test_a_permanent_error_fails_the_message_with_a_notice(adapter, fake, alice,
     fake.script = [answer]
     alice.send_ok(REMOTE, "to a landline")
     row = settled(adapter, capsys, "failed")
-    assert reason in row[7]
+    assert reason in row.last_error
     [notice] = alice.received()
     assert notice["sms_text"].startswith("⚠️ Not delivered")
     assert reason in notice["sms_text"]
@@ -223,7 +219,7 @@ def test_transient_errors_are_retried_until_plum_takes_the_message(adapter, fake
     alice.send_ok(REMOTE, "persistent", disposition_notification="t.1:positive-delivery")
     [message] = queued(fake)
     row = settled(adapter, capsys, "done")
-    assert row[5] == str(len(script) + 1)  # attempts
+    assert row.attempts == len(script) + 1
     assert len(fake.requests) == len(script) + 1
     assert all(form == message.form for form in fake.requests)
     fake.report(message.ids[0], "received")
@@ -241,7 +237,7 @@ def test_a_late_answer_is_ambiguous_and_the_message_is_sent_again(adapter, fake,
     assert lost.late and not tracked.late
     assert lost.form == tracked.form
     row = settled(adapter, capsys, "done")
-    assert row[5] == "2"
+    assert row.attempts == 2
     fake.report(lost.ids[0], "received")  # the lost answer's id is unknown to us
     assert alice.received() == []
     fake.report(tracked.ids[0], "received")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.app_client import User
-from tests.conftest import serving, wait_for
+from tests.conftest import outbox_jobs, serving, wait_for
 from tests.providers.fake_voipms import (  # noqa: F401 (fixture)
     API_PASSWORD, API_USER, NAME, OUR_DID, OUR_NUMBER, REMOTE, REMOTE_DIGITS, SLOW,
     TIMEOUT_SECONDS, FakeVoipms, cli_lines, fake, status,
@@ -87,8 +87,8 @@ def test_pushes_are_not_held_behind_a_carrier_outage(alice, fake, push_service, 
     fake.deliver(inbound_template, id="9002", sender=REMOTE_DIGITS, to=OUR_DID, message="are you there?")
     [push] = pushed(push_service, 1)
     assert push["Message"] == "are you there?"
-    send_jobs = [line.split("\t") for line in cli_lines(adapter, capsys, "outbox", "list")]
-    assert [row[1] for row in send_jobs if row[2] == "send"] == ["queued"]
+    jobs = outbox_jobs(adapter.config_file)
+    assert [job.state for job in jobs if job.kind == "send"] == ["queued"]
     assert fake.sent() == []
     fake.outage = False
 
@@ -112,5 +112,5 @@ def test_pushes_do_not_wait_for_a_slow_carrier_send(push_service, start_adapter,
             carrier.deliver(inbound, id="9003", sender=REMOTE_DIGITS, to=OUR_DID, message="meanwhile")
             [push] = pushed(push_service, 1)
             assert push["Message"] == "meanwhile"
-            jobs = [line.split("\t") for line in cli_lines(adapter, capsys, "outbox", "list")]
-            assert [row[1] for row in jobs if row[2] == "send"] == ["leased"]  # still sending
+            jobs = outbox_jobs(adapter.config_file)
+            assert [job.state for job in jobs if job.kind == "send"] == ["leased"]  # still sending
