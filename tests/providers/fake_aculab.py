@@ -29,8 +29,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from adapter.messaging import segments
+from adapter.store import Job
 from tests.app_client import ALICE, User
-from tests.conftest import run_cli, serving
+from tests.conftest import outbox_jobs, run_cli, serving
 
 USERNAME = "1-2-0/ops@example.com"
 API_KEY = "WzyPvLMYBUMvFOgXj3S7fg"
@@ -317,13 +318,9 @@ def portal_urls(config_file: Path, name: str, capsys) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in lines if line)
 
 
-def outbox(config_file: Path, capsys) -> list[dict[str, str]]:
-    """``outbox list``, newest first, as dicts."""
-    capsys.readouterr()
-    assert run_cli(config_file, "outbox", "list") == 0
-    columns = ("id", "state", "kind", "provider", "message", "attempts", "due", "error")
-    return [dict(zip(columns, line.split("\t")))
-            for line in capsys.readouterr().out.split("\n") if line]
+def outbox(config_file: Path, capsys) -> list[Job]:
+    """The outbox, newest first, read through the store."""
+    return outbox_jobs(config_file)
 
 
 def start_alice(start_adapter, add_account, fake: FakeAculab, extra: str = "") -> User:

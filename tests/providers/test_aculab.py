@@ -39,7 +39,7 @@ def job_settles(config_file, capsys, state: str = "done") -> dict[str, str]:
     """Wait for the (only) job to reach ``state``; returns its ``outbox list`` row."""
     def settled():
         jobs = outbox(config_file, capsys)
-        return jobs and jobs[0]["state"] == state and jobs[0]
+        return jobs and jobs[0].state == state and jobs[0]
     return wait_for(settled, what=f"the job to be {state}")
 
 
@@ -64,7 +64,7 @@ def test_a_send_is_the_documented_msg_send_request(alice, fake, config_file, cap
         "status_authentication_password": parse_qs(urlsplit(status_url).query)["token"][0],
     }]
     assert [call.method for call in fake.calls] == ["POST"]
-    assert (job["kind"], job["provider"], job["attempts"], job["error"]) == ("send", "acu", "1", "")
+    assert (job.kind, job.provider, job.attempts, job.last_error) == ("send", "acu", 1, None)
 
 
 def test_long_text_is_split_by_aculab_and_delivered_when_every_part_is(
@@ -103,7 +103,7 @@ def test_a_permanent_error_fails_the_message_with_a_notice(alice, fake, config_f
     fake.fail_next(400, "0002", "Invalid destination number")
     alice.send_ok(UK, "never arrives")
     job = job_settles(config_file, capsys, "failed")
-    assert "Invalid destination number" in job["error"]
+    assert "Invalid destination number" in job.last_error
     [notice] = notices(alice)
     assert notice.startswith("⚠️ Not delivered: \u201cnever arrives\u201d")
     assert "Invalid destination number" in notice
@@ -133,7 +133,7 @@ def test_transient_errors_are_retried_until_delivered(trouble, alice, fake, conf
         fake.fail_next(429, "HTTP 429", "Too Many Requests", times=2)
     alice.send_ok(UK, "third time lucky")
     job = job_settles(config_file, capsys)
-    assert job["attempts"] == "3"
+    assert job.attempts == 3
     assert [s["content"] for s in fake.sends()] == ["third time lucky"] * 3
     assert len(fake.refs()) == 1  # only the last attempt was taken
 
@@ -145,7 +145,7 @@ def test_an_unreachable_carrier_is_retried_once_it_is_back(
     fake.url = url
     alice = start_alice(start_adapter, add_account, fake)
     alice.send_ok(UK, "anyone there?")
-    wait_for(lambda: "cannot reach acu" in outbox(config_file, capsys)[0]["error"],
+    wait_for(lambda: "cannot reach acu" in outbox(config_file, capsys)[0].last_error,
              what="a refused connection")
     with serving(fake.app, sock):
         job_settles(config_file, capsys)
@@ -161,7 +161,7 @@ def test_a_slow_answer_is_sent_again_because_aculab_cannot_be_asked_without_refs
     fake.slow_next(1.5)
     alice.send_ok(UK, "slowly")
     job = job_settles(config_file, capsys)
-    assert job["attempts"] == "2"
+    assert job.attempts == 2
     assert [s["content"] for s in fake.sends()] == ["slowly", "slowly"]
     assert fake.called("msg_status") == []
 

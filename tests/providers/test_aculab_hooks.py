@@ -36,7 +36,7 @@ def inbound(alice, config_file, capsys) -> str:
 def sent_ref(alice, fake, config_file, capsys, text: str = "hi", **fields) -> str:
     """Alice sends ``text`` to UK; once the job is done, the ref Aculab gave it."""
     alice.send_ok(UK, text, **fields)
-    wait_for(lambda: outbox(config_file, capsys)[0]["state"] == "done", what="the send")
+    wait_for(lambda: outbox(config_file, capsys)[0].state == "done", what="the send")
     return fake.refs()[-1]
 
 

@@ -56,7 +56,7 @@ def deliver(fake: FakeAculab, url: str, sender: str, uid: str, position: int, to
 
 
 def parts_jobs(config_file, capsys) -> list[dict[str, str]]:
-    return [job for job in outbox(config_file, capsys) if job["kind"] == "parts"]
+    return [job for job in outbox(config_file, capsys) if job.kind == "parts"]
 
 
 def missing_part_warnings(caplog) -> list[str]:
@@ -96,7 +96,7 @@ def test_a_complete_group_is_delivered_once_and_its_wait_then_does_nothing(
     deliver(fake, inbound, UK, "uid-9", 2, 2, "world")
     deliver(fake, inbound, UK, "uid-9", 1, 2, "Hello ")
     assert texts(alice.received()) == ["Hello world"]  # at once, not after the wait
-    wait_for(lambda: [job["state"] for job in parts_jobs(config_file, capsys)] == ["done"],
+    wait_for(lambda: [job.state for job in parts_jobs(config_file, capsys)] == ["done"],
              what="the group's wait to end")
     assert texts(alice.received()) == ["Hello world"]
     assert missing_part_warnings(caplog) == []
@@ -112,7 +112,7 @@ def test_a_part_arriving_after_its_group_went_out_is_delivered_at_once_on_its_ow
     assert texts(alice.received()) == [
         "Meet me at [part 2 of 3 missing] at noon.",
         "[part 1 of 3 missing] the station [part 3 of 3 missing]"]
-    assert [job["state"] for job in parts_jobs(config_file, capsys)] == ["done"]  # not held
+    assert [job.state for job in parts_jobs(config_file, capsys)] == ["done"]  # not held
 
 
 def test_held_parts_and_their_wait_survive_a_restart(config_file, add_account, fake, capsys):
@@ -125,7 +125,7 @@ def test_held_parts_and_their_wait_survive_a_restart(config_file, add_account, f
     with serving(create_app(load_config(str(config_file), environ={}))) as url:
         deliver(fake, url + hook_path, UK, "uid-11", 1, 2, "Lost half")
         deliver(fake, url + hook_path, UK, "uid-12", 1, 2, "Before the restart, ")
-    assert [job["state"] for job in parts_jobs(config_file, capsys)] == ["queued", "queued"]
+    assert [job.state for job in parts_jobs(config_file, capsys)] == ["queued", "queued"]
 
     with (serving(create_app(load_config(str(config_file), environ={}))) as url,
           httpx2.Client(base_url=url, timeout=10.0) as http):
