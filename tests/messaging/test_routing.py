@@ -11,7 +11,7 @@ from adapter.passwords import hash_password
 from adapter.providers import HookUrls, Provider, check_providers, provider_class
 from adapter.store import Job, NewMessage, Store
 from tests.app_client import ALICE, BOB, CAROL, NOBODY, ids, make_user, texts
-from tests.conftest import outbox_jobs, run_cli
+from tests.conftest import outbox_jobs
 
 # A carrier that is never reached: jobs for it stay in the outbox, retrying.
 UNREACHABLE_CARRIER = """
