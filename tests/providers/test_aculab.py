@@ -145,7 +145,7 @@ def test_an_unreachable_carrier_is_retried_once_it_is_back(
     fake.url = url
     alice = start_alice(start_adapter, add_account, fake)
     alice.send_ok(UK, "anyone there?")
-    wait_for(lambda: "cannot reach acu" in outbox(config_file, capsys)[0].last_error,
+    wait_for(lambda: "cannot reach acu" in (outbox(config_file, capsys)[0].last_error or ""),
              what="a refused connection")
     with serving(fake.app, sock):
         job_settles(config_file, capsys)
